@@ -1,0 +1,272 @@
+// Package task is gregor's task engine, with no Kafka in it.
+//
+// A Task runs one partition of one sub-topology. Its driver (the Kafka
+// runtime, or the in-memory streamtest driver) adds raw records per input
+// partition, asks the task to process a bounded number of them, fires
+// wall-clock punctuation, and commits. Within a task, the next record is the
+// one with the lowest timestamp at the head of its input queues, so inputs
+// merge in timestamp order; stream time is the largest timestamp processed.
+//
+// A Task is not safe for concurrent use: one goroutine drives it.
+package task
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"time"
+
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/state"
+)
+
+// TopicPartition names one partition of a topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+func (tp TopicPartition) String() string { return fmt.Sprintf("%s/%d", tp.Topic, tp.Partition) }
+
+// Collector receives the records a task's sinks write. partition -1 asks the
+// collector to choose by key, as Kafka's default partitioner does.
+type Collector interface {
+	Send(topic string, partition int32, rec processor.RawRecord) error
+}
+
+// Config configures a Task.
+type Config struct {
+	ApplicationID string
+	Topology      *processor.Topology
+	ID            processor.TaskID
+	Collector     Collector
+	// Clock is the wall clock, read for CurrentSystemTime and to start
+	// wall-clock schedules. The default is time.Now.
+	Clock func() time.Time
+	// KeyValueBackend holds the bytes of key-value stores whose builder
+	// names no backend of its own: the driver's choice (pebble in a worker,
+	// memory in tests).
+	KeyValueBackend state.KeyValueBackend
+}
+
+// Task runs one partition of one sub-topology.
+type Task struct {
+	cfg      Config
+	id       processor.TaskID
+	inst     *processor.Instance
+	stores   map[string]state.Store
+	queues   []*queue
+	byTP     map[TopicPartition]*queue
+	buffered int
+
+	streamTime time.Time
+	current    processor.RecordMetadata
+	hasCurrent bool
+
+	punct           punctuations
+	commitRequested bool
+	closed          bool
+}
+
+type queue struct {
+	tp     TopicPartition
+	source func(processor.RawRecord) error
+	recs   []processor.RawRecord
+	head   int
+	next   int64 // offset after the last record processed; -1 if none
+}
+
+// New creates a task: it builds the stores and processors of the
+// sub-topology. Call Init before processing.
+func New(cfg Config) (*Task, error) {
+	if cfg.Topology == nil {
+		return nil, errors.New("task: nil topology")
+	}
+	if cfg.Collector == nil {
+		return nil, errors.New("task: nil collector")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	subs, err := cfg.Topology.SubTopologies()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", cfg.ID, err)
+	}
+	if cfg.ID.SubTopology < 0 || cfg.ID.SubTopology >= len(subs) {
+		return nil, fmt.Errorf("task %s: no sub-topology %d", cfg.ID, cfg.ID.SubTopology)
+	}
+	t := &Task{cfg: cfg, id: cfg.ID, stores: map[string]state.Store{}, byTP: map[TopicPartition]*queue{}}
+	t.punct.clock = cfg.Clock
+	for _, name := range subs[cfg.ID.SubTopology].Stores {
+		b, _ := cfg.Topology.StoreBuilder(name)
+		s, err := b.Build(state.BuildContext{ApplicationID: cfg.ApplicationID, TaskID: cfg.ID.String(),
+			Partition: cfg.ID.Partition, KeyValueBackend: cfg.KeyValueBackend})
+		if err != nil {
+			t.closeStores()
+			return nil, fmt.Errorf("task %s: build store %q: %w", cfg.ID, name, err)
+		}
+		t.stores[name] = s
+	}
+	inst, err := cfg.Topology.Instantiate(cfg.ID.SubTopology, (*env)(t))
+	if err != nil {
+		t.closeStores()
+		return nil, fmt.Errorf("task %s: %w", cfg.ID, err)
+	}
+	t.inst = inst
+	return t, nil
+}
+
+// ID returns the task's id.
+func (t *Task) ID() processor.TaskID { return t.id }
+
+// Init initializes the processors (they may schedule punctuation and open stores).
+func (t *Task) Init() error {
+	if err := t.protect(t.inst.Init); err != nil {
+		return fmt.Errorf("task %s: %w", t.id, err)
+	}
+	return nil
+}
+
+// Add queues records of one input partition, in offset order. Each record's
+// Origin must name its topic, partition and offset. The topic must be one of
+// the sub-topology's inputs.
+func (t *Task) Add(tp TopicPartition, recs ...processor.RawRecord) error {
+	q, ok := t.byTP[tp]
+	if !ok {
+		src, ok := t.inst.Source(tp.Topic)
+		if !ok {
+			return fmt.Errorf("task %s: topic %q is not an input of sub-topology %d", t.id, tp.Topic, t.id.SubTopology)
+		}
+		q = &queue{tp: tp, source: src, next: -1}
+		t.queues = append(t.queues, q)
+		t.byTP[tp] = q
+	}
+	if q.head > 0 && q.head == len(q.recs) {
+		clear(q.recs)
+		q.recs, q.head = q.recs[:0], 0
+	}
+	q.recs = append(q.recs, recs...)
+	t.buffered += len(recs)
+	return nil
+}
+
+// Buffered is the number of records queued and not yet processed.
+func (t *Task) Buffered() int { return t.buffered }
+
+// StreamTime is the largest timestamp processed so far.
+func (t *Task) StreamTime() time.Time { return t.streamTime }
+
+// Process processes up to max queued records, the lowest timestamp first
+// across the input partitions (ties go to the partition added first). It
+// fires stream-time punctuation as stream time advances. It returns how many
+// records it processed; on error, the failing record counts as processed
+// (its offset is consumed) and the error is a *RecordError or *PunctuationError.
+func (t *Task) Process(max int) (int, error) {
+	n := 0
+	for n < max && t.buffered > 0 {
+		q := t.pick()
+		rec := q.recs[q.head]
+		q.recs[q.head] = processor.RawRecord{}
+		q.head++
+		t.buffered--
+		n++
+		if rec.Timestamp.After(t.streamTime) {
+			t.streamTime = rec.Timestamp
+		}
+		t.current, t.hasCurrent = rec.Origin, true
+		err := t.protect(func() error { return q.source(rec) })
+		t.hasCurrent = false
+		q.next = rec.Origin.Offset + 1
+		if err != nil {
+			return n, &RecordError{Task: t.id, Origin: rec.Origin, Err: err}
+		}
+		if err := t.punct.streamTime(t, t.streamTime); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (t *Task) pick() *queue {
+	var best *queue
+	for _, q := range t.queues {
+		if q.head == len(q.recs) {
+			continue
+		}
+		if best == nil || q.recs[q.head].Timestamp.Before(best.recs[best.head].Timestamp) {
+			best = q
+		}
+	}
+	return best
+}
+
+// Punctuate fires the wall-clock schedules due at now.
+func (t *Task) Punctuate(now time.Time) error {
+	return t.punct.wallClock(t, now)
+}
+
+// Offsets returns, for each input partition with a processed record, the
+// offset to commit: the one after the last record processed.
+func (t *Task) Offsets() map[TopicPartition]int64 {
+	out := make(map[TopicPartition]int64, len(t.queues))
+	for _, q := range t.queues {
+		if q.next >= 0 {
+			out[q.tp] = q.next
+		}
+	}
+	return out
+}
+
+// CommitRequested reports whether a processor asked for a commit since the last Commit.
+func (t *Task) CommitRequested() bool { return t.commitRequested }
+
+// Commit flushes the stores and returns the offsets to commit.
+func (t *Task) Commit() (map[TopicPartition]int64, error) {
+	t.commitRequested = false
+	for name, s := range t.stores {
+		if err := s.Flush(); err != nil {
+			return nil, fmt.Errorf("task %s: flush store %q: %w", t.id, name, err)
+		}
+	}
+	return t.Offsets(), nil
+}
+
+// Store returns the task's instance of a store, for drivers and tests.
+func (t *Task) Store(name string) (state.Store, bool) {
+	s, ok := t.stores[name]
+	return s, ok
+}
+
+// Stores returns the task's stores by name.
+func (t *Task) Stores() map[string]state.Store { return maps.Clone(t.stores) }
+
+// Close closes the processors and the stores. Queued records are dropped.
+func (t *Task) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	err := t.inst.Close()
+	return errors.Join(err, t.closeStores())
+}
+
+func (t *Task) closeStores() error {
+	var errs []error
+	for name, s := range t.stores {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("task %s: close store %q: %w", t.id, name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// protect runs f, turning a panic in user code into a *PanicError.
+func (t *Task) protect(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return f()
+}

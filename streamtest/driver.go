@@ -1,0 +1,403 @@
+// Package streamtest runs a topology in memory, with no broker, the way Kafka
+// Streams' TopologyTestDriver does, through the same task engine the Kafka
+// runtime uses.
+//
+// Unlike TopologyTestDriver it is multi-partition: a topic may have several
+// partitions, records land on the partition Kafka's default partitioner would
+// give their key (murmur2 of the key bytes), every (sub-topology, partition)
+// is its own task, and repartition topics carry records between tasks in
+// memory. One partition per topic is the default.
+//
+// Piping a record processes it, and everything it causes downstream, before
+// the call returns. Batch pipes several records, possibly to several topics,
+// before any is processed, so that a task sees them all and picks them in
+// timestamp order as it would on Kafka.
+package streamtest
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/runtime/task"
+	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/memory"
+)
+
+// DefaultStartTime is where the driver's wall clock starts unless StartTime
+// says otherwise: a fixed instant, so tests are reproducible.
+var DefaultStartTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// maxRounds bounds the rounds of one run: a topology whose sub-topologies
+// feed each other forever is reported instead of looping.
+const maxRounds = 100_000
+
+// Driver runs a topology in memory. It is not safe for concurrent use.
+type Driver struct {
+	topo    *processor.Topology
+	cfg     config
+	subs    []processor.SubTopology
+	topics  map[string]*topic
+	tasks   []*taskRun // by sub-topology, then partition
+	clock   time.Time
+	seq     uint64
+	holding int
+	closed  bool
+}
+
+type taskRun struct {
+	t      *task.Task
+	sub    *processor.SubTopology
+	part   int32
+	inputs []*topic // input topics known so far
+}
+
+// Option configures a Driver.
+type Option func(*config)
+
+type config struct {
+	appID      string
+	partitions int32
+	perTopic   map[string]int32
+	start      time.Time
+	backend    state.KeyValueBackend
+}
+
+// ApplicationID sets the application id, the prefix of internal topic names.
+// The default is "streamtest".
+func ApplicationID(id string) Option { return func(c *config) { c.appID = id } }
+
+// Partitions sets the partition count of every topic not set by
+// TopicPartitions. The default is 1.
+func Partitions(n int) Option { return func(c *config) { c.partitions = int32(n) } }
+
+// TopicPartitions sets the partition count of one topic (its name in Kafka,
+// "<application id>-<name>" for an internal topic).
+func TopicPartitions(topic string, n int) Option {
+	return func(c *config) { c.perTopic[topic] = int32(n) }
+}
+
+// StartTime sets where the wall clock starts. The default is DefaultStartTime.
+func StartTime(t time.Time) Option { return func(c *config) { c.start = t } }
+
+// New starts a driver over a valid topology: it creates every task and
+// initializes its processors.
+func New(topo *processor.Topology, opts ...Option) (*Driver, error) {
+	cfg := config{appID: "streamtest", partitions: 1, perTopic: map[string]int32{}, start: DefaultStartTime}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.partitions < 1 {
+		return nil, fmt.Errorf("streamtest: Partitions(%d): want at least 1", cfg.partitions)
+	}
+	for tp, n := range cfg.perTopic {
+		if n < 1 {
+			return nil, fmt.Errorf("streamtest: TopicPartitions(%q, %d): want at least 1", tp, n)
+		}
+	}
+	if cfg.backend == nil {
+		cfg.backend = memory.Backend()
+	}
+	if topo == nil {
+		return nil, errors.New("streamtest: nil topology")
+	}
+	subs, err := topo.SubTopologies()
+	if err != nil {
+		return nil, fmt.Errorf("streamtest: %w", err)
+	}
+	d := &Driver{topo: topo, cfg: cfg, subs: subs, topics: map[string]*topic{}, clock: cfg.start}
+	if err := d.sizeInternalTopics(); err != nil {
+		return nil, err
+	}
+	for i := range d.subs {
+		sub := &d.subs[i]
+		for p := range d.taskCount(sub) {
+			t, err := task.New(task.Config{
+				ApplicationID: cfg.appID,
+				Topology:      topo,
+				ID:            processor.TaskID{SubTopology: sub.ID, Partition: p},
+				Collector:     collector{d},
+				Clock:         func() time.Time { return d.clock },
+				KeyValueBackend: cfg.backend,
+			})
+			if err != nil {
+				d.Close()
+				return nil, fmt.Errorf("streamtest: %w", err)
+			}
+			d.tasks = append(d.tasks, &taskRun{t: t, sub: sub, part: p})
+			if err := t.Init(); err != nil {
+				d.Close()
+				return nil, fmt.Errorf("streamtest: %w", err)
+			}
+		}
+	}
+	return d, nil
+}
+
+// sizeInternalTopics gives each internal topic without a partition count
+// the largest partition count among the inputs of the sub-topologies that
+// write to it, as Kafka Streams does.
+func (d *Driver) sizeInternalTopics() error {
+	for _, it := range d.topo.InternalTopics() {
+		name := d.topo.TopicName(d.cfg.appID, it.Name)
+		if _, set := d.cfg.perTopic[name]; set {
+			continue
+		}
+		if it.Partitions > 0 {
+			d.cfg.perTopic[name] = it.Partitions
+		}
+	}
+	for range len(d.subs) + 1 { // a chain of n sub-topologies settles in n passes
+		changed := false
+		for _, it := range d.topo.InternalTopics() {
+			name := d.topo.TopicName(d.cfg.appID, it.Name)
+			if _, set := d.cfg.perTopic[name]; set {
+				continue
+			}
+			n, known := int32(0), true
+			for i := range d.subs {
+				if slices.Contains(d.subs[i].SinkTopics, it.Name) {
+					c, ok := d.inputPartitions(&d.subs[i])
+					known = known && ok
+					n = max(n, c)
+				}
+			}
+			if known && n > 0 {
+				d.cfg.perTopic[name] = n
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for _, it := range d.topo.InternalTopics() {
+		name := d.topo.TopicName(d.cfg.appID, it.Name)
+		if _, set := d.cfg.perTopic[name]; !set {
+			d.cfg.perTopic[name] = d.cfg.partitions
+		}
+	}
+	return nil
+}
+
+// inputPartitions is the largest partition count of sub's input topics;
+// false if one is an internal topic not yet sized.
+func (d *Driver) inputPartitions(sub *processor.SubTopology) (int32, bool) {
+	n := int32(0)
+	for _, tp := range sub.Topics {
+		name := d.topo.TopicName(d.cfg.appID, tp)
+		c, ok := d.cfg.perTopic[name]
+		if !ok {
+			if name != tp { // internal, not sized yet
+				return 0, false
+			}
+			c = d.cfg.partitions
+		}
+		n = max(n, c)
+	}
+	for _, p := range sub.Patterns {
+		n = max(n, d.patternPartitions(p))
+	}
+	return n, true
+}
+
+func (d *Driver) patternPartitions(p *regexp.Regexp) int32 {
+	n := d.cfg.partitions
+	for tp, c := range d.cfg.perTopic {
+		if p.MatchString(tp) {
+			n = max(n, c)
+		}
+	}
+	return n
+}
+
+func (d *Driver) taskCount(sub *processor.SubTopology) int32 {
+	n, _ := d.inputPartitions(sub)
+	return max(n, 1)
+}
+
+func (d *Driver) partitionsOf(name string) int32 {
+	if n, ok := d.cfg.perTopic[name]; ok {
+		return n
+	}
+	return d.cfg.partitions
+}
+
+// reads reports whether sub reads topic (its name in Kafka).
+func (d *Driver) reads(sub *processor.SubTopology, name string) bool {
+	for _, tp := range sub.Topics {
+		if d.topo.TopicName(d.cfg.appID, tp) == name {
+			return true
+		}
+	}
+	for _, p := range sub.Patterns {
+		if p.MatchString(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Batch runs fn, which pipes records, and processes them only when it
+// returns, so that tasks choose among all of them by timestamp. Errors of
+// pipes inside fn are reported there; Batch returns the processing error.
+func (d *Driver) Batch(fn func()) error {
+	d.holding++
+	fn()
+	d.holding--
+	return d.run()
+}
+
+// run processes until no task has anything left to do.
+func (d *Driver) run() error {
+	if d.holding > 0 {
+		return nil
+	}
+	if d.closed {
+		return ErrClosed
+	}
+	for range maxRounds {
+		progressed := false
+		for _, tr := range d.tasks {
+			if err := d.fetch(tr); err != nil {
+				return err
+			}
+			if tr.t.Buffered() == 0 {
+				continue
+			}
+			progressed = true
+			if _, err := tr.t.Process(tr.t.Buffered()); err != nil {
+				return err
+			}
+			if tr.t.CommitRequested() {
+				if _, err := tr.t.Commit(); err != nil {
+					return err
+				}
+			}
+		}
+		if !progressed {
+			return d.commit()
+		}
+	}
+	return fmt.Errorf("streamtest: still processing after %d rounds: do sub-topologies feed each other in a loop?", maxRounds)
+}
+
+// fetch hands a task the records appended to its input partitions since
+// the last fetch.
+func (d *Driver) fetch(tr *taskRun) error {
+	for _, t := range d.topics {
+		if !slices.Contains(tr.inputs, t) && d.reads(tr.sub, t.name) {
+			tr.inputs = append(tr.inputs, t)
+			slices.SortFunc(tr.inputs, func(a, b *topic) int { return cmpString(a.name, b.name) })
+		}
+	}
+	for _, t := range tr.inputs {
+		if int(tr.part) >= len(t.parts) {
+			continue
+		}
+		p := t.parts[tr.part]
+		from, ok := p.cons[tr]
+		if !ok {
+			from = p.base
+		}
+		if from >= p.end() {
+			p.cons[tr] = from
+			continue
+		}
+		recs := p.recs[from-p.base:]
+		if err := tr.t.Add(task.TopicPartition{Topic: t.name, Partition: tr.part}, recs...); err != nil {
+			return fmt.Errorf("streamtest: %w", err)
+		}
+		p.cons[tr] = p.end()
+		t.trim(p)
+	}
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// commit commits every task, as a runtime would at its commit interval.
+func (d *Driver) commit() error {
+	for _, tr := range d.tasks {
+		if _, err := tr.t.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AdvanceWallClock moves the wall clock forward by by, fires the wall-clock
+// punctuation that falls due, and processes what it produced.
+func (d *Driver) AdvanceWallClock(by time.Duration) error {
+	if d.closed {
+		return ErrClosed
+	}
+	if by < 0 {
+		return fmt.Errorf("streamtest: advance wall clock by %v: negative", by)
+	}
+	d.clock = d.clock.Add(by)
+	for _, tr := range d.tasks {
+		if err := tr.t.Punctuate(d.clock); err != nil {
+			return err
+		}
+	}
+	return d.run()
+}
+
+// WallClock returns the driver's wall-clock time.
+func (d *Driver) WallClock() time.Time { return d.clock }
+
+// Tasks returns the ids of the driver's tasks.
+func (d *Driver) Tasks() []processor.TaskID {
+	out := make([]processor.TaskID, len(d.tasks))
+	for i, tr := range d.tasks {
+		out[i] = tr.t.ID()
+	}
+	return out
+}
+
+// Store returns a task's instance of a store: the one of the given partition
+// of the sub-topology the store belongs to.
+func (d *Driver) Store(name string, partition int) (state.Store, error) {
+	for _, tr := range d.tasks {
+		if int(tr.part) == partition {
+			if s, ok := tr.t.Store(name); ok {
+				return s, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("streamtest: no store %q for partition %d", name, partition)
+}
+
+// Close closes every task, its processors and stores.
+func (d *Driver) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
+	for _, tr := range d.tasks {
+		errs = append(errs, tr.t.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type collector struct{ d *Driver }
+
+func (c collector) Send(topic string, partition int32, rec processor.RawRecord) error {
+	t := c.d.topic(topic)
+	t.captured = true
+	_, err := c.d.append(t, partition, rec)
+	return err
+}
