@@ -34,7 +34,8 @@ type Store interface {
 	// Flush makes buffered writes durable. It is a no-op for memory.
 	Flush() error
 	// Close releases the store. Iterators must be closed first. Close is
-	// idempotent; every other method fails with ErrClosed afterwards.
+	// idempotent; afterwards every method but Name and Close fails with
+	// ErrClosed.
 	Close() error
 }
 

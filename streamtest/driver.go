@@ -41,6 +41,7 @@ type Driver struct {
 	cfg     config
 	subs    []processor.SubTopology
 	topics  map[string]*topic
+	order   []*topic // topics by creation
 	tasks   []*taskRun // by sub-topology, then partition
 	clock   time.Time
 	seq     uint64
@@ -53,6 +54,7 @@ type taskRun struct {
 	sub    *processor.SubTopology
 	part   int32
 	inputs []*topic // input topics known so far
+	known  int      // len(Driver.order) when inputs were last looked for
 }
 
 // Option configures a Driver.
@@ -273,7 +275,7 @@ func (d *Driver) run() error {
 				return err
 			}
 			if tr.t.CommitRequested() {
-				if _, err := tr.t.Commit(); err != nil {
+				if err := tr.t.Commit(nil); err != nil {
 					return err
 				}
 			}
@@ -288,12 +290,12 @@ func (d *Driver) run() error {
 // fetch hands a task the records appended to its input partitions since
 // the last fetch.
 func (d *Driver) fetch(tr *taskRun) error {
-	for _, t := range d.topics {
-		if !slices.Contains(tr.inputs, t) && d.reads(tr.sub, t.name) {
+	for _, t := range d.order[tr.known:] {
+		if d.reads(tr.sub, t.name) {
 			tr.inputs = append(tr.inputs, t)
-			slices.SortFunc(tr.inputs, func(a, b *topic) int { return cmpString(a.name, b.name) })
 		}
 	}
+	tr.known = len(d.order)
 	for _, t := range tr.inputs {
 		if int(tr.part) >= len(t.parts) {
 			continue
@@ -317,20 +319,10 @@ func (d *Driver) fetch(tr *taskRun) error {
 	return nil
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // commit commits every task, as a runtime would at its commit interval.
 func (d *Driver) commit() error {
 	for _, tr := range d.tasks {
-		if _, err := tr.t.Commit(); err != nil {
+		if err := tr.t.Commit(nil); err != nil {
 			return err
 		}
 	}

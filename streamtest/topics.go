@@ -63,6 +63,7 @@ func (d *Driver) topic(name string) *topic {
 		t.parts[i] = &partLog{cons: map[*taskRun]int64{}}
 	}
 	d.topics[name] = t
+	d.order = append(d.order, t)
 	return t
 }
 

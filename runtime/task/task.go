@@ -206,30 +206,32 @@ func (t *Task) Punctuate(now time.Time) error {
 	return t.punct.wallClock(t, now)
 }
 
-// Offsets returns, for each input partition with a processed record, the
-// offset to commit: the one after the last record processed.
-func (t *Task) Offsets() map[TopicPartition]int64 {
-	out := make(map[TopicPartition]int64, len(t.queues))
+// Offsets adds to offsets, for each input partition with a processed record,
+// the offset to commit: the one after the last record processed.
+func (t *Task) Offsets(offsets map[TopicPartition]int64) {
 	for _, q := range t.queues {
 		if q.next >= 0 {
-			out[q.tp] = q.next
+			offsets[q.tp] = q.next
 		}
 	}
-	return out
 }
 
 // CommitRequested reports whether a processor asked for a commit since the last Commit.
 func (t *Task) CommitRequested() bool { return t.commitRequested }
 
-// Commit flushes the stores and returns the offsets to commit.
-func (t *Task) Commit() (map[TopicPartition]int64, error) {
+// Commit flushes the stores and, if offsets is not nil, adds the offsets to
+// commit to it (see Offsets).
+func (t *Task) Commit(offsets map[TopicPartition]int64) error {
 	t.commitRequested = false
 	for name, s := range t.stores {
 		if err := s.Flush(); err != nil {
-			return nil, fmt.Errorf("task %s: flush store %q: %w", t.id, name, err)
+			return fmt.Errorf("task %s: flush store %q: %w", t.id, name, err)
 		}
 	}
-	return t.Offsets(), nil
+	if offsets != nil {
+		t.Offsets(offsets)
+	}
+	return nil
 }
 
 // Store returns the task's instance of a store, for drivers and tests.

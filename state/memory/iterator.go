@@ -80,7 +80,7 @@ func (it *iterator) load() {
 	case it.resume != nil:
 		pivot, skip = it.resume, true
 	case it.reverse:
-		pivot, skip = it.hi, true
+		pivot, skip = it.hi, it.hi != nil
 	default:
 		pivot = it.lo
 	}

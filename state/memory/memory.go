@@ -175,7 +175,7 @@ func (s *Store) iterate(op string, from, to []byte, reverse bool) state.Iterator
 	}
 	// Clone must not run concurrently with other uses of the tree: hence
 	// the write lock, held only for this O(1) call.
-	it.snap = s.tree
+	it.snap = s.tree.Clone()
 	s.mu.Unlock()
 	return it
 }

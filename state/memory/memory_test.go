@@ -119,8 +119,32 @@ func TestConcurrentReads(t *testing.T) {
 	wg.Wait()
 }
 
+// The benchmarks report the B-tree next to a baseline run in the same
+// process, a map under a read-write lock (unordered, so a lower bound):
+// compare ratios, not absolute numbers.
+
 func BenchmarkGet(b *testing.B) {
 	for _, size := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("map-baseline/%d", size), func(b *testing.B) {
+			var mu sync.RWMutex
+			m := map[string][]byte{}
+			keys := make([][]byte, size)
+			for i := range keys {
+				keys[i] = fmt.Appendf(nil, "key-%09d", i)
+				m[string(keys[i])] = make([]byte, 64)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				mu.RLock()
+				_, found := m[string(keys[i%size])]
+				mu.RUnlock()
+				if !found {
+					b.Fatal("missing key")
+				}
+				i++
+			}
+		})
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			s := memory.New("bench")
 			defer s.Close()
@@ -145,6 +169,26 @@ func BenchmarkGet(b *testing.B) {
 
 func BenchmarkPut(b *testing.B) {
 	for _, size := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("map-baseline/%d", size), func(b *testing.B) {
+			var mu sync.RWMutex
+			m := map[string][]byte{}
+			keys := make([][]byte, size)
+			for i := range keys {
+				keys[i] = fmt.Appendf(nil, "key-%09d", i)
+			}
+			value := make([]byte, 64)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				k := keys[i%size]
+				buf := make([]byte, len(k)+len(value)) // the same copy the store makes
+				copy(buf[copy(buf, k):], value)
+				mu.Lock()
+				m[string(buf[:len(k)])] = buf[len(k):]
+				mu.Unlock()
+				i++
+			}
+		})
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
 			s := memory.New("bench")
 			defer s.Close()

@@ -88,6 +88,21 @@ func testIterator(t *testing.T, open Open) {
 		})
 	}
 
+	t.Run("only the empty key", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		fill(t, s, "")
+		for name, it := range map[string]state.Iterator{
+			"Range":        s.Range(nil, nil),
+			"ReverseRange": s.ReverseRange(nil, nil),
+			"PrefixScan":   s.PrefixScan(nil),
+		} {
+			if got := keysOf(t, it); !slices.Equal(got, []string{""}) {
+				t.Errorf("%s = %q, want the empty key", name, got)
+			}
+		}
+	})
+
 	t.Run("many keys", func(t *testing.T) {
 		// More keys than any backend's batch: ranges start, end and turn
 		// inside batches.
