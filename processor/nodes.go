@@ -30,7 +30,8 @@ func (s *sourceImpl[K, V]) build(b *build, children []any) (any, error) {
 		if err != nil {
 			return &DeserializationError{Node: name, Origin: raw.Origin, Err: err}
 		}
-		return next(Record[K, V]{Key: k, Value: v, Timestamp: raw.Timestamp, Headers: raw.Headers, Origin: raw.Origin})
+		return next(Record[K, V]{Key: k, Value: v, NullKey: raw.Key == nil, NullValue: raw.Value == nil,
+			Timestamp: raw.Timestamp, Headers: raw.Headers, Origin: raw.Origin})
 	}, nil
 }
 
@@ -54,13 +55,17 @@ func (s *sinkImpl[K, V]) build(b *build, _ []any) (any, error) {
 				return &SerializationError{Node: name, Err: ErrNoTopic}
 			}
 		}
-		k, err := s.keys.Serialize(tp, r.Key)
-		if err != nil {
-			return &SerializationError{Node: name, Topic: tp, Key: true, Err: err}
+		var k, v []byte
+		var err error
+		if !r.NullKey {
+			if k, err = s.keys.Serialize(tp, r.Key); err != nil {
+				return &SerializationError{Node: name, Topic: tp, Key: true, Err: err}
+			}
 		}
-		v, err := s.values.Serialize(tp, r.Value)
-		if err != nil {
-			return &SerializationError{Node: name, Topic: tp, Err: err}
+		if !r.NullValue {
+			if v, err = s.values.Serialize(tp, r.Value); err != nil {
+				return &SerializationError{Node: name, Topic: tp, Err: err}
+			}
 		}
 		return env.Send(tp, -1, RawRecord{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, Origin: r.Origin})
 	}, nil

@@ -10,11 +10,25 @@ import "time"
 // in-memory driver truncates it the same way. A zero Timestamp means "none";
 // a sink leaves it to the producer.
 //
+// # Null
+//
+// Kafka keys and values may be null (nil bytes), which a Go value of a type
+// like string or int64 cannot say. A source that reads a null key or value
+// decodes it to the zero value (see package serde) and sets NullKey or
+// NullValue. Operators that replace the key or value clear the flag
+// (WithKey, WithValue); a sink writes nil bytes for a flagged key or value
+// whatever its serde would make of the zero value, so a tombstone stays a
+// tombstone through a topology. Aggregations drop records with a null key;
+// tables treat a null value as a delete. For a pointer, map or slice type
+// the zero value is nil and its serde writes nil bytes anyway.
+//
 // Records are passed by value. Headers is a slice shared by every copy of a
 // record: build a new one (Headers.With) instead of modifying it in place.
 type Record[K, V any] struct {
 	Key       K
 	Value     V
+	NullKey   bool // the key is null (Key is K's zero value)
+	NullValue bool // the value is null (Value is V's zero value)
 	Timestamp time.Time
 	Headers   Headers
 	// Origin is the topic, partition and offset the record was read from, where
@@ -23,17 +37,24 @@ type Record[K, V any] struct {
 	Origin Origin
 }
 
-// WithKey returns a copy of r with another key, of any type.
+// WithKey returns a copy of r with another key, of any type, not null.
 func (r Record[K, V]) WithKey[K2 any](key K2) Record[K2, V] {
-	return Record[K2, V]{Key: key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers, Origin: r.Origin}
+	return Record[K2, V]{Key: key, Value: r.Value, NullValue: r.NullValue, Timestamp: r.Timestamp, Headers: r.Headers, Origin: r.Origin}
 }
 
-// WithValue returns a copy of r with another value, of any type.
+// WithValue returns a copy of r with another value, of any type, not null.
 func (r Record[K, V]) WithValue[V2 any](value V2) Record[K, V2] {
-	return Record[K, V2]{Key: r.Key, Value: value, Timestamp: r.Timestamp, Headers: r.Headers, Origin: r.Origin}
+	return Record[K, V2]{Key: r.Key, Value: value, NullKey: r.NullKey, Timestamp: r.Timestamp, Headers: r.Headers, Origin: r.Origin}
 }
 
-// WithKeyValue returns a copy of r with another key and value.
+// WithNullValue returns a copy of r with a null value: a tombstone.
+func (r Record[K, V]) WithNullValue() Record[K, V] {
+	var zero V
+	r.Value, r.NullValue = zero, true
+	return r
+}
+
+// WithKeyValue returns a copy of r with another key and value, neither null.
 func (r Record[K, V]) WithKeyValue[K2, V2 any](key K2, value V2) Record[K2, V2] {
 	return Record[K2, V2]{Key: key, Value: value, Timestamp: r.Timestamp, Headers: r.Headers, Origin: r.Origin}
 }

@@ -78,13 +78,17 @@ func (in *InputTopic[K, V]) PipeRecords(recs ...processor.Record[K, V]) error {
 	runErr := in.d.Batch(func() {
 		for _, r := range recs {
 			var k, v []byte
-			if k, err = in.keys.Serialize(in.name, r.Key); err != nil {
-				err = fmt.Errorf("streamtest: pipe to %q: key: %w", in.name, err)
-				return
+			if !r.NullKey {
+				if k, err = in.keys.Serialize(in.name, r.Key); err != nil {
+					err = fmt.Errorf("streamtest: pipe to %q: key: %w", in.name, err)
+					return
+				}
 			}
-			if v, err = in.values.Serialize(in.name, r.Value); err != nil {
-				err = fmt.Errorf("streamtest: pipe to %q: value: %w", in.name, err)
-				return
+			if !r.NullValue {
+				if v, err = in.values.Serialize(in.name, r.Value); err != nil {
+					err = fmt.Errorf("streamtest: pipe to %q: value: %w", in.name, err)
+					return
+				}
 			}
 			ts := r.Timestamp
 			if ts.IsZero() {
@@ -155,7 +159,8 @@ func (out *OutputTopic[K, V]) ReadRecord() (processor.Record[K, V], error) {
 	if err != nil {
 		return processor.Record[K, V]{}, &processor.DeserializationError{Node: "test reader", Origin: raw.Origin, Err: err}
 	}
-	return processor.Record[K, V]{Key: k, Value: v, Timestamp: raw.Timestamp, Headers: raw.Headers, Origin: raw.Origin}, nil
+	return processor.Record[K, V]{Key: k, Value: v, NullKey: raw.Key == nil, NullValue: raw.Value == nil,
+		Timestamp: raw.Timestamp, Headers: raw.Headers, Origin: raw.Origin}, nil
 }
 
 // ReadKeyValue reads the next record's key and value, or returns ErrNoRecord.
