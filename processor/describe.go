@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -42,8 +43,8 @@ func (t *Topology) Describe() (*Description, error) {
 		sd := SubTopologyDescription{ID: sub.ID}
 		for _, name := range sub.Nodes {
 			n := t.byName[name]
-			nd := NodeDescription{Name: n.name, Kind: n.kind, Dynamic: n.dynamic,
-				Topics: n.topics, Stores: n.stores, Parents: n.parents}
+			nd := NodeDescription{Name: n.name, Kind: n.kind, Dynamic: n.dynamic, // copies: the caller may modify them
+				Topics: slices.Clone(n.topics), Stores: slices.Clone(n.stores), Parents: slices.Clone(n.parents)}
 			if n.pattern != nil {
 				nd.Pattern = strings.TrimSuffix(strings.TrimPrefix(n.pattern.String(), "^(?:"), ")$")
 			}
@@ -64,12 +65,15 @@ func names(ns []string) string {
 	return strings.Join(ns, ", ")
 }
 
-// String formats the description as Kafka Streams' TopologyDescription does.
+// String formats the description as Kafka Streams' TopologyDescription does,
+// down to its indentation: "Topologies:\n " and then "  Sub-topology: N" for
+// each sub-topology, so the first header is indented by three spaces and the
+// next ones by two, as tools that read Kafka's output expect.
 func (d *Description) String() string {
 	var b strings.Builder
-	b.WriteString("Topologies:\n")
+	b.WriteString("Topologies:\n ")
 	for _, sub := range d.SubTopologies {
-		fmt.Fprintf(&b, "   Sub-topology: %d\n", sub.ID)
+		fmt.Fprintf(&b, "  Sub-topology: %d\n", sub.ID)
 		for _, n := range sub.Nodes {
 			switch n.Kind {
 			case SourceNode:

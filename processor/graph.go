@@ -30,6 +30,8 @@ type graph struct {
 // Validate checks the whole topology and returns every problem found, joined;
 // each is a *TopologyError. A valid topology is frozen until the next Add.
 func (t *Topology) Validate() error {
+	t.validating.Lock()
+	defer t.validating.Unlock()
 	if t.checked != nil {
 		return nil
 	}
@@ -268,12 +270,19 @@ func (t *Topology) group(sorted []*node) *graph {
 	return g
 }
 
-// SubTopologies returns the validated topology's sub-topologies.
+// SubTopologies returns the validated topology's sub-topologies. They are
+// copies: the caller may modify them.
 func (t *Topology) SubTopologies() ([]SubTopology, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	return slices.Clone(t.checked.subs), nil
+	out := slices.Clone(t.checked.subs)
+	for i := range out {
+		s := &out[i]
+		s.Nodes, s.Topics, s.Patterns = slices.Clone(s.Nodes), slices.Clone(s.Topics), slices.Clone(s.Patterns)
+		s.SinkTopics, s.Stores = slices.Clone(s.SinkTopics), slices.Clone(s.Stores)
+	}
+	return out, nil
 }
 
 func sortInternal(ts []InternalTopic) {

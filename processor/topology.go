@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sync"
 
 	"github.com/gregorstream/gregor/serde"
 	"github.com/gregorstream/gregor/state"
@@ -40,7 +41,9 @@ func (k NodeKind) String() string {
 // them all, together with what can only be checked on the whole graph (unknown
 // parents, cycles, type mismatches on edges, a sink feeding its own
 // sub-topology). A Topology is not safe for concurrent modification; once
-// validated it is read-only and may be shared by every task.
+// built it may be shared by every task: Validate, which creating a task
+// calls, may run on several goroutines at once, and a validated topology is
+// read-only.
 type Topology struct {
 	nodes    []*node
 	byName   map[string]*node
@@ -48,6 +51,11 @@ type Topology struct {
 	internal map[string]*InternalTopic
 	problems []error
 	checked  *graph // set by Validate, cleared by any Add
+
+	// validating serializes Validate, which every task's creation calls:
+	// tasks created on several goroutines from a topology nobody validated
+	// first would otherwise race on the graph it builds.
+	validating sync.Mutex
 }
 
 type node struct {

@@ -10,11 +10,11 @@ import (
 // env is the Task seen by its processors (processor.Env).
 type env Task
 
-func (e *env) ApplicationID() string            { return e.cfg.ApplicationID }
-func (e *env) TaskID() processor.TaskID         { return e.id }
-func (e *env) StreamTime() time.Time            { return e.streamTime }
-func (e *env) SystemTime() time.Time            { return e.cfg.Clock() }
-func (e *env) RequestCommit()                   { e.commitRequested = true }
+func (e *env) ApplicationID() string    { return e.cfg.ApplicationID }
+func (e *env) TaskID() processor.TaskID { return e.id }
+func (e *env) StreamTime() time.Time    { return e.streamTime }
+func (e *env) SystemTime() time.Time    { return e.cfg.Clock() }
+func (e *env) RequestCommit()           { e.commitRequested = true }
 func (e *env) Store(name string) (state.Store, bool) {
 	s, ok := e.stores[name]
 	return s, ok

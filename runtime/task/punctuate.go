@@ -53,38 +53,35 @@ func (p *punctuations) streamTime(t *Task, now time.Time) error {
 	if len(p.stream) == 0 {
 		return nil
 	}
-	var err error
-	p.stream, err = fire(t, p.stream, now)
-	return err
+	return fire(t, &p.stream, now)
 }
 
 func (p *punctuations) wallClock(t *Task, now time.Time) error {
-	var err error
-	p.wall, err = fire(t, p.wall, now)
-	return err
+	return fire(t, &p.wall, now)
 }
 
-// fire runs every schedule due at now, earliest first, and returns the list
-// without cancelled schedules. Schedules added by a punctuator wait for the
-// next call.
-func fire(t *Task, list []*schedule, now time.Time) ([]*schedule, error) {
+// fire runs every schedule of *list due at now, earliest first, then drops
+// the cancelled schedules from *list. Schedules added by a punctuator (they
+// are appended to *list meanwhile) wait for the next call.
+func fire(t *Task, list *[]*schedule, now time.Time) error {
+	n := len(*list)
+	defer func() { *list = compact(*list) }()
 	for {
 		var due *schedule
-		for _, s := range list {
+		for _, s := range (*list)[:n] { // *list may have grown, and moved: index it anew
 			if !s.cancelled && !now.Before(s.next) && (due == nil || s.next.Before(due.next)) {
 				due = s
 			}
 		}
 		if due == nil {
-			break
+			return nil
 		}
 		due.advance(now)
 		err := t.protect(func() error { return due.fn(now) })
 		if err != nil {
-			return compact(list), &PunctuationError{Task: t.id, Node: due.node, Type: due.typ, Time: now, Err: err}
+			return &PunctuationError{Task: t.id, Node: due.node, Type: due.typ, Time: now, Err: err}
 		}
 	}
-	return compact(list), nil
 }
 
 func compact(list []*schedule) []*schedule {
