@@ -78,7 +78,7 @@ func (d *Description) String() string {
 			switch n.Kind {
 			case SourceNode:
 				if n.Pattern != "" {
-					fmt.Fprintf(&b, "    Source: %s (topicPattern: %s)\n", n.Name, n.Pattern)
+					fmt.Fprintf(&b, "    Source: %s (topics: %s)\n", n.Name, n.Pattern)
 				} else {
 					fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
 				}

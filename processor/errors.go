@@ -11,6 +11,8 @@ var (
 	ErrEmptyName        = errors.New("empty node name")
 	ErrDuplicateName    = errors.New("duplicate node name")
 	ErrUnknownParent    = errors.New("unknown parent")
+	ErrDuplicateParent  = errors.New("parent named twice")
+	ErrUnknownNode      = errors.New("no such node")
 	ErrNoParent         = errors.New("no parent")
 	ErrSourceParent     = errors.New("a source cannot have parents")
 	ErrSinkParent       = errors.New("a sink cannot be a parent")

@@ -60,9 +60,11 @@ func (t *Topology) Validate() error {
 				bad(&TopologyError{Node: n.name, Kind: n.kind, Err: ErrNoParent})
 			}
 		}
-		for _, pn := range n.parents {
+		for i, pn := range n.parents {
 			p, ok := t.byName[pn]
 			switch {
+			case slices.Contains(n.parents[:i], pn):
+				bad(&TopologyError{Node: n.name, Kind: n.kind, Parent: pn, Err: ErrDuplicateParent})
 			case !ok:
 				bad(&TopologyError{Node: n.name, Kind: n.kind, Parent: pn, Err: ErrUnknownParent})
 			case p.kind == SinkNode:
@@ -75,7 +77,7 @@ func (t *Topology) Validate() error {
 			}
 		}
 	}
-	if sources == 0 && len(t.nodes) > 0 || len(t.nodes) == 0 {
+	if sources == 0 {
 		bad(&TopologyError{Err: ErrEmptyTopology})
 	}
 
@@ -85,7 +87,7 @@ func (t *Topology) Validate() error {
 			n, ok := t.byName[nn]
 			switch {
 			case !ok:
-				bad(&TopologyError{Node: nn, Store: s.builder.Name(), Err: ErrUnknownStore, Detail: "no such node"})
+				bad(&TopologyError{Node: nn, Store: s.builder.Name(), Err: ErrUnknownNode})
 			case n.kind != ProcessorNode:
 				bad(&TopologyError{Node: nn, Kind: n.kind, Store: s.builder.Name(), Err: ErrStoreOnSource})
 			default:

@@ -235,8 +235,13 @@ func TestValidateErrors(t *testing.T) {
 		{
 			name:  "store connected to an unknown node",
 			build: func(t *processor.Topology) { base(t); t.AddStore(memory.NewBuilder("st"), "p", "nobody") },
-			want: []processor.TopologyError{{Node: "nobody", Store: "st", Detail: "no such node",
-				Err: processor.ErrUnknownStore}},
+			want:  []processor.TopologyError{{Node: "nobody", Store: "st", Err: processor.ErrUnknownNode}},
+		},
+		{
+			name:  "parent named twice",
+			build: func(t *processor.Topology) { base(t); t.AddProcessor("q", pass[string, string](), "p", "p") },
+			want: []processor.TopologyError{{Node: "q", Kind: processor.ProcessorNode, Parent: "p",
+				Err: processor.ErrDuplicateParent}},
 		},
 		{
 			name:  "store connected to a source",
