@@ -1,11 +1,15 @@
 package task
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/gregorstream/gregor/processor"
 )
+
+// ErrClosed is returned by a Task's methods after Close.
+var ErrClosed = errors.New("task: closed")
 
 // RecordError is a failure while processing one record: a deserialization,
 // processing or production error, or a panic in user code.

@@ -132,6 +132,9 @@ func (t *Task) Init() error {
 // Origin must name its topic, partition and offset. The topic must be one of
 // the sub-topology's inputs.
 func (t *Task) Add(tp TopicPartition, recs ...processor.RawRecord) error {
+	if t.closed {
+		return ErrClosed
+	}
 	q, ok := t.byTP[tp]
 	if !ok {
 		src, ok := t.inst.Source(tp.Topic)
@@ -163,6 +166,9 @@ func (t *Task) StreamTime() time.Time { return t.streamTime }
 // records it processed; on error, the failing record counts as processed
 // (its offset is consumed) and the error is a *RecordError or *PunctuationError.
 func (t *Task) Process(max int) (int, error) {
+	if t.closed {
+		return 0, ErrClosed
+	}
 	n := 0
 	for n < max && t.buffered > 0 {
 		q := t.pick()
@@ -203,6 +209,9 @@ func (t *Task) pick() *queue {
 
 // Punctuate fires the wall-clock schedules due at now.
 func (t *Task) Punctuate(now time.Time) error {
+	if t.closed {
+		return ErrClosed
+	}
 	return t.punct.wallClock(t, now)
 }
 
