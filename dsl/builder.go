@@ -42,7 +42,12 @@ type Builder struct {
 	index        int
 	requireNames bool
 	errs         []error
+	// stores are the WithStores connections of Process nodes, made by
+	// Build so that AddStore may come before or after the Process.
+	stores []storeUse
 }
+
+type storeUse struct{ store, node string }
 
 // BuilderOption configures a Builder.
 type BuilderOption func(*Builder)
@@ -65,6 +70,14 @@ func NewBuilder(opts ...BuilderOption) *Builder {
 // Build validates the topology and returns it. Problems found while adding
 // operators are reported here, joined, together with the topology's own.
 func (b *Builder) Build() (*processor.Topology, error) {
+	for _, u := range b.stores {
+		if _, ok := b.topo.StoreBuilder(u.store); !ok {
+			b.fail("Process", fmt.Errorf("%s: WithStores(%q): no such store; add it with Builder.AddStore", u.node, u.store))
+			continue
+		}
+		b.topo.ConnectStore(u.store, u.node)
+	}
+	b.stores = nil
 	err := b.topo.Validate()
 	if len(b.errs) > 0 || err != nil {
 		return nil, errors.Join(append(b.errs, err)...)
@@ -109,7 +122,8 @@ func (b *Builder) StreamPattern[K, V any](pattern *regexp.Regexp, keys serde.Ser
 	return Stream[K, V]{b: b, node: name, keys: keys, values: values}
 }
 
-// AddStore adds a state store, for processors that name it in Process with WithStores.
+// AddStore adds a state store, for processors that name it in Process with
+// WithStores, before or after them.
 func (b *Builder) AddStore(s state.Builder) {
 	b.topo.AddStore(s)
 }

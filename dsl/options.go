@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -33,7 +34,7 @@ func (k optKind) String() string {
 
 type options struct {
 	name       string
-	partitions int32
+	partitions int // checked to fit an int32 (Kafka's partition count)
 	stores     []string
 	set        optKind
 }
@@ -55,7 +56,7 @@ func Named(name string) Option {
 // it is the partition count of the writing sub-topology's inputs. Repartition
 // takes it.
 func NumPartitions(n int) Option {
-	return optFunc{optPartitions, func(o *options) { o.partitions = int32(n) }}
+	return optFunc{optPartitions, func(o *options) { o.partitions = n }}
 }
 
 // WithStores connects stores added with Builder.AddStore to a processor.
@@ -85,8 +86,8 @@ func (b *Builder) options(op string, opts []Option, allowed optKind) *options {
 	if o.set&optName != 0 && o.name == "" {
 		b.fail(op, fmt.Errorf("Named with an empty name"))
 	}
-	if o.set&optPartitions != 0 && o.partitions <= 0 {
-		b.fail(op, fmt.Errorf("NumPartitions(%d): want at least 1", o.partitions))
+	if o.set&optPartitions != 0 && (o.partitions <= 0 || o.partitions > math.MaxInt32) {
+		b.fail(op, fmt.Errorf("NumPartitions(%d): want 1 to %d", o.partitions, math.MaxInt32))
 	}
 	return o
 }

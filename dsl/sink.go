@@ -56,7 +56,7 @@ func (s Stream[K, V]) Repartition(opts ...Option) Stream[K, V] {
 	}
 	base := s.b.newName(o, "KSTREAM-REPARTITION")
 	topic := base + "-repartition"
-	s.b.topo.AddInternalTopic(topic, o.partitions)
+	s.b.topo.AddInternalTopic(topic, int32(o.partitions))
 	s.b.topo.AddSink(base+"-repartition-sink", topic, s.keys, s.values, s.node)
 	src := base + "-repartition-source"
 	s.b.topo.AddSource(src, s.keys, s.values, topic)

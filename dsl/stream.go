@@ -192,7 +192,7 @@ func (s Stream[K, V]) Process[K2, V2 any](supplier processor.Supplier[K, V, K2, 
 	name := s.b.newName(o, "KSTREAM-PROCESSOR")
 	out := add(s, name, supplier, true)
 	for _, st := range o.stores {
-		s.b.topo.ConnectStore(st, name)
+		s.b.stores = append(s.b.stores, storeUse{store: st, node: name})
 	}
 	return out
 }
