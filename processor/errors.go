@@ -101,6 +101,9 @@ type SerializationError struct {
 }
 
 func (e *SerializationError) Error() string {
+	if e.Topic == "" && errors.Is(e.Err, ErrNoTopic) {
+		return fmt.Sprintf("processor: sink %q: the topic function chose no topic", e.Node)
+	}
 	part := "value"
 	if e.Key {
 		part = "key"
