@@ -93,11 +93,12 @@ func newFakeEnv() *fakeEnv {
 	return &fakeEnv{appID: "app", id: processor.TaskID{SubTopology: 0, Partition: 3}, stores: map[string]state.Store{}}
 }
 
-func (e *fakeEnv) ApplicationID() string    { return e.appID }
-func (e *fakeEnv) TaskID() processor.TaskID { return e.id }
-func (e *fakeEnv) StreamTime() time.Time    { return e.streamTime }
-func (e *fakeEnv) SystemTime() time.Time    { return e.systemTime }
-func (e *fakeEnv) RequestCommit()           { e.commits++ }
+func (e *fakeEnv) ApplicationID() string             { return e.appID }
+func (e *fakeEnv) TaskID() processor.TaskID          { return e.id }
+func (e *fakeEnv) StreamTime() time.Time             { return e.streamTime }
+func (e *fakeEnv) SystemTime() time.Time             { return e.systemTime }
+func (e *fakeEnv) RequestCommit()                    { e.commits++ }
+func (e *fakeEnv) RecordDropped(node, reason string) {}
 func (e *fakeEnv) Store(name string) (state.Store, bool) {
 	s, ok := e.stores[name]
 	return s, ok

@@ -23,6 +23,8 @@ type Env interface {
 	// Store returns the task's instance of a store.
 	Store(name string) (state.Store, bool)
 	RequestCommit()
+	// RecordDropped counts a record a node dropped, by reason.
+	RecordDropped(node, reason string)
 	// Send writes an encoded record to a topic (its name in Kafka). partition
 	// -1 lets the collector choose by key, as Kafka's default partitioner does.
 	Send(topic string, partition int32, rec RawRecord) error

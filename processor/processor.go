@@ -60,6 +60,10 @@ type Context[K, V any] interface {
 	CurrentSystemTime() time.Time
 	// Commit asks for a commit as soon as the current record is done.
 	Commit()
+	// RecordDropped counts a record the processor drops on purpose (a null
+	// key for an aggregation, say) under reason, for the dropped-records
+	// metric.
+	RecordDropped(reason string)
 	// TaskID names the task: sub-topology and partition.
 	TaskID() TaskID
 	// ApplicationID is the application's id, the prefix of its internal topics.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/gregorstream/gregor/serde"
 )
@@ -11,18 +12,34 @@ import (
 type Option interface{ apply(*options) }
 
 type options struct {
-	backend KeyValueBackend
+	cache     int
+	noLogging bool
+	ttl       time.Duration
 }
 
 type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
 
-// WithBackend makes a key-value store keep its bytes in backend (for
-// example memory.Backend()). By default the store uses the driver's
-// BuildContext.KeyValueBackend; a nil backend keeps that default.
-func WithBackend(backend KeyValueBackend) Option {
-	return optionFunc(func(o *options) { o.backend = backend })
+// WithCache sets the size in bytes of the store's record cache, per task;
+// 0 turns it off. The default is DefaultCacheBytes. The cache serves reads
+// from memory and holds writes until the task commits, so repeated updates
+// of a key between commits reach the changelog and downstream once.
+func WithCache(bytes int) Option {
+	return optionFunc(func(o *options) { o.cache = max(bytes, 0) })
+}
+
+// WithoutLogging turns the changelog off: the store is not restored when its
+// task moves or its process restarts. For caches of data kept elsewhere.
+func WithoutLogging() Option {
+	return optionFunc(func(o *options) { o.noLogging = true })
+}
+
+// WithTTL expires entries not written for ttl of stream time: reads stop
+// seeing them at once, and commits delete them (a bounded sweep per commit),
+// so the deletes reach the changelog and a restored store has them gone too.
+func WithTTL(ttl time.Duration) Option {
+	return optionFunc(func(o *options) { o.ttl = ttl })
 }
 
 // KeyValueBuilder builds a *KeyValueStore[K, V] per task. It is immutable
@@ -41,7 +58,7 @@ var _ Builder = (*KeyValueBuilder[string, string])(nil)
 // nil serde) are reported by Build, so that a topology can be declared in
 // one expression.
 func KeyValue[K, V any](name string, keys serde.Serde[K], values serde.Serde[V], opts ...Option) *KeyValueBuilder[K, V] {
-	b := &KeyValueBuilder[K, V]{name: name, keys: keys, values: values}
+	b := &KeyValueBuilder[K, V]{name: name, keys: keys, values: values, opts: options{cache: DefaultCacheBytes}}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&b.opts)
@@ -53,9 +70,12 @@ func KeyValue[K, V any](name string, keys serde.Serde[K], values serde.Serde[V],
 // Name returns the store's name.
 func (b *KeyValueBuilder[K, V]) Name() string { return b.name }
 
+// Logged reports whether the store has a changelog.
+func (b *KeyValueBuilder[K, V]) Logged() bool { return !b.opts.noLogging }
+
 // Build returns the task's store, a *KeyValueStore[K, V], as a Store. It
-// fails, wrapping ErrInvalidBuilder, for an empty name or a nil serde, and
-// wrapping ErrNoBackend when neither WithBackend nor ctx names a backend.
+// fails, wrapping ErrInvalidBuilder, for an empty name, a nil serde, a
+// negative TTL or a context without a batch.
 func (b *KeyValueBuilder[K, V]) Build(ctx BuildContext) (Store, error) {
 	s, err := b.BuildKeyValue(ctx)
 	if err != nil {
@@ -64,28 +84,40 @@ func (b *KeyValueBuilder[K, V]) Build(ctx BuildContext) (Store, error) {
 	return s, nil
 }
 
-// BuildKeyValue is Build with the store's concrete type.
+// BuildKeyValue is Build with the store's concrete type. The layers, from
+// the top: the typed store, time-to-live, the record cache, changelogging,
+// and the task's batch.
 func (b *KeyValueBuilder[K, V]) BuildKeyValue(ctx BuildContext) (*KeyValueStore[K, V], error) {
 	switch {
 	case b.name == "":
 		return nil, fmt.Errorf("state: build key-value store for task %q: empty name: %w", ctx.TaskID, ErrInvalidBuilder)
 	case b.keys == nil || b.values == nil:
 		return nil, fmt.Errorf("state: build key-value store %q: nil key or value serde: %w", b.name, ErrInvalidBuilder)
+	case b.opts.ttl < 0:
+		return nil, fmt.Errorf("state: build key-value store %q: negative TTL %v: %w", b.name, b.opts.ttl, ErrInvalidBuilder)
+	case ctx.Batch == nil:
+		return nil, fmt.Errorf("state: build key-value store %q for task %q: no batch in the build context: %w", b.name, ctx.TaskID, ErrInvalidBuilder)
+	case b.opts.ttl > 0 && ctx.Time == nil:
+		return nil, fmt.Errorf("state: build key-value store %q for task %q: a TTL needs the build context's Time: %w", b.name, ctx.TaskID, ErrInvalidBuilder)
 	}
-	backend := b.opts.backend
-	if backend == nil {
-		backend = ctx.KeyValueBackend
+	var bytes KeyValueBytesStore = named{ctx.Batch.Store(StorePartition{Store: b.name, Partition: ctx.Partition}), b.name}
+	if !b.opts.noLogging && ctx.Changelog != nil {
+		clock := ctx.Time
+		if clock == nil {
+			clock = zeroTime{}
+		}
+		bytes = &changelogging{KeyValueBytesStore: bytes, w: ctx.Changelog, clock: clock}
 	}
-	if backend == nil {
-		return nil, fmt.Errorf("state: build key-value store %q for task %q: %w: pass state.WithBackend or set BuildContext.KeyValueBackend (memory.Backend() for tests)",
-			b.name, ctx.TaskID, ErrNoBackend)
+	if b.opts.cache > 0 {
+		bytes = newCaching(bytes, b.opts.cache)
 	}
-	bytes, err := backend.Open(b.name, ctx)
-	if err != nil {
-		return nil, fmt.Errorf("state: build key-value store %q for task %q: %w", b.name, ctx.TaskID, err)
-	}
-	if bytes == nil {
-		return nil, fmt.Errorf("state: build key-value store %q for task %q: backend %v returned no store: %w", b.name, ctx.TaskID, backend, ErrNoBackend)
+	if b.opts.ttl > 0 {
+		bytes = &expiring{inner: bytes, ttl: b.opts.ttl, clock: ctx.Time}
 	}
 	return NewKeyValueStore(bytes, ChangelogTopic(ctx.ApplicationID, b.name), b.keys, b.values)
 }
+
+type zeroTime struct{}
+
+func (zeroTime) RecordTime() time.Time { return time.Time{} }
+func (zeroTime) StreamTime() time.Time { return time.Time{} }

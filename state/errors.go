@@ -24,11 +24,11 @@ var (
 	// type than asked for.
 	ErrWrongStoreType = errors.New("wrong store type")
 
-	// ErrNoBackend is the cause when a key-value store is built with neither
-	// a WithBackend option nor a BuildContext.KeyValueBackend.
-	ErrNoBackend = errors.New("no key-value backend")
-
 	// ErrInvalidBuilder is the cause when a builder is built with an empty
 	// name or a nil serde.
 	ErrInvalidBuilder = errors.New("invalid store builder")
+
+	// ErrReadOnly is the cause when a read-only view of a store, such as
+	// Engine.Reader, is written to.
+	ErrReadOnly = errors.New("read-only store")
 )

@@ -278,3 +278,34 @@ func (it *KeyValueIterator[K, V]) Close() error {
 	}
 	return err
 }
+
+// SetFlushListener asks to be told of the writes the record cache passes
+// down, when the task commits or the cache evicts: fn receives the key, the
+// new value (null for a delete) and the value it replaces (null if none).
+// It returns false when the store has no cache, in which case every write
+// passes down at once and the caller must forward it itself, as Kafka
+// Streams' TimestampedTupleForwarder does.
+func (s *KeyValueStore[K, V]) SetFlushListener(fn func(key K, newValue, oldValue V, newNull, oldNull bool) error) bool {
+	fl, ok := s.bytes.(flushListener)
+	if !ok {
+		return false
+	}
+	return fl.setFlushListener(func(kb, nb, ob []byte) error {
+		k, err := s.keys.Deserialize(s.topic, kb)
+		if err != nil {
+			return s.errorf("flush", fmt.Errorf("decode key: %w", err))
+		}
+		var nv, ov V
+		if nb != nil {
+			if nv, err = s.values.Deserialize(s.topic, nb); err != nil {
+				return s.errorf("flush", fmt.Errorf("decode value: %w", err))
+			}
+		}
+		if ob != nil {
+			if ov, err = s.values.Deserialize(s.topic, ob); err != nil {
+				return s.errorf("flush", fmt.Errorf("decode old value: %w", err))
+			}
+		}
+		return fn(k, nv, ov, nb == nil, ob == nil)
+	})
+}

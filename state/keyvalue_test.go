@@ -12,11 +12,14 @@ import (
 	"github.com/gregorstream/gregor/state/memory"
 )
 
-var testCtx = state.BuildContext{ApplicationID: "app", TaskID: "0_1", Partition: 1, KeyValueBackend: memory.Backend()}
+// testCtx returns a build context over a new, empty engine.
+func testCtx() state.BuildContext {
+	return state.BuildContext{ApplicationID: "app", TaskID: "0_1", Partition: 1, Batch: memory.NewEngine().NewBatch()}
+}
 
 func build[K, V any](t *testing.T, keys serde.Serde[K], values serde.Serde[V]) *state.KeyValueStore[K, V] {
 	t.Helper()
-	s, err := state.KeyValue("s", keys, values).BuildKeyValue(testCtx)
+	s, err := state.KeyValue("s", keys, values).BuildKeyValue(testCtx())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,17 +73,6 @@ type Iterator interface {
 	Close() error
 }
 
-// KeyValueBackend opens the byte store under a key-value store. A driver
-// passes its default through BuildContext.KeyValueBackend; the WithBackend
-// option picks one per store. memory.Backend is the in-memory one.
-type KeyValueBackend interface {
-	// Open returns an open byte store called name for the task described
-	// by ctx. A memory backend starts empty; a persistent one returns what it
-	// holds for that store and task. Restoring from the changelog is the
-	// runtime's job, not the backend's.
-	Open(name string, ctx BuildContext) (KeyValueBytesStore, error)
-}
-
 // PrefixEnd returns the smallest key greater than every key that starts with
 // prefix: the exclusive upper bound of a prefix scan. It returns nil (no upper
 // bound) when prefix is empty or all 0xFF bytes. prefix is not modified.

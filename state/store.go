@@ -59,11 +59,16 @@ type BuildContext struct {
 	// Partition is the input partition the task processes, which is also
 	// the partition of the store's changelog topic.
 	Partition int32
-	// KeyValueBackend creates the byte store under a key-value store whose
-	// builder was given no WithBackend option. The driver chooses it (one
-	// pebble instance per worker process, or memory in tests); when it is
-	// nil as well, Build fails with ErrNoBackend.
-	KeyValueBackend KeyValueBackend
+	// Batch is the task's pending batch: a store keeps its bytes in the
+	// batch's view of its store-partition, so its writes commit with the
+	// task's, atomically with their changelog offsets.
+	Batch Batch
+	// Changelog receives the writes of logged stores; nil turns
+	// changelogging off for every store of the task.
+	Changelog ChangelogWriter
+	// Time tells stores the record and stream time (for changelog
+	// timestamps and time-to-live).
+	Time TimeSource
 }
 
 // ChangelogTopic returns the name of the changelog topic of a store:

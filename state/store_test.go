@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gregorstream/gregor/serde"
 	"github.com/gregorstream/gregor/state"
@@ -44,7 +45,7 @@ func TestPrefixEnd(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	kv, err := state.KeyValue("counts", serde.String(), serde.Int64()).BuildKeyValue(testCtx)
+	kv, err := state.KeyValue("counts", serde.String(), serde.Int64()).BuildKeyValue(testCtx())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,44 +103,28 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-type failingBackend struct{ err error }
-
-func (f failingBackend) Open(string, state.BuildContext) (state.KeyValueBytesStore, error) {
-	return nil, f.err
-}
-
 func TestKeyValueBuilder(t *testing.T) {
-	noBackend := testCtx
-	noBackend.KeyValueBackend = nil
-	boom := errors.New("boom")
-
-	// WithBackend wins over the context's backend.
-	s, err := state.KeyValue("s", serde.String(), serde.String(), state.WithBackend(memory.Backend())).
-		BuildKeyValue(state.BuildContext{ApplicationID: "a", KeyValueBackend: failingBackend{boom}})
-	if err != nil {
-		t.Fatalf("WithBackend: %v", err)
-	}
-	s.Close()
 	// Build returns the typed store as a Store.
-	st, err := state.KeyValue("s", serde.String(), serde.String()).Build(testCtx)
+	st, err := state.KeyValue("s", serde.String(), serde.String()).Build(testCtx())
 	if _, ok := st.(*state.KeyValueStore[string, string]); !ok || err != nil {
 		t.Fatalf("Build = %T, %v", st, err)
 	}
 	st.Close()
 
+	noBatch := testCtx()
+	noBatch.Batch = nil
 	tests := []struct {
 		name    string
 		builder state.Builder
 		ctx     state.BuildContext
 		target  error
 	}{
-		{"no backend", state.KeyValue("s", serde.String(), serde.String()), noBackend, state.ErrNoBackend},
-		{"nil option keeps the default", state.KeyValue("s", serde.String(), serde.String(), state.WithBackend(nil), nil), noBackend, state.ErrNoBackend},
-		{"empty name", state.KeyValue("", serde.String(), serde.String()), testCtx, state.ErrInvalidBuilder},
-		{"nil key serde", state.KeyValue[string, string]("s", nil, serde.String()), testCtx, state.ErrInvalidBuilder},
-		{"nil value serde", state.KeyValue[string, string]("s", serde.String(), nil), testCtx, state.ErrInvalidBuilder},
-		{"backend fails", state.KeyValue("s", serde.String(), serde.String(), state.WithBackend(failingBackend{boom})), testCtx, boom},
-		{"backend returns nothing", state.KeyValue("s", serde.String(), serde.String(), state.WithBackend(failingBackend{})), testCtx, state.ErrNoBackend},
+		{"no batch", state.KeyValue("s", serde.String(), serde.String()), noBatch, state.ErrInvalidBuilder},
+		{"empty name", state.KeyValue("", serde.String(), serde.String()), testCtx(), state.ErrInvalidBuilder},
+		{"nil key serde", state.KeyValue[string, string]("s", nil, serde.String()), testCtx(), state.ErrInvalidBuilder},
+		{"nil value serde", state.KeyValue[string, string]("s", serde.String(), nil), testCtx(), state.ErrInvalidBuilder},
+		{"negative TTL", state.KeyValue("s", serde.String(), serde.String(), state.WithTTL(-time.Second)), testCtx(), state.ErrInvalidBuilder},
+		{"TTL without time", state.KeyValue("s", serde.String(), serde.String(), state.WithTTL(time.Second)), testCtx(), state.ErrInvalidBuilder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +151,7 @@ func Example() {
 	ctx := state.BuildContext{
 		ApplicationID:   "shop",
 		TaskID:          "0_0",
-		KeyValueBackend: memory.Backend(), // what a driver sets
+		Batch:         memory.NewEngine().NewBatch(), // what a driver sets
 	}
 	store, err := state.KeyValue("orders-per-user", serde.String(), serde.Int64()).BuildKeyValue(ctx)
 	if err != nil {

@@ -17,6 +17,7 @@ package streamtest
 import (
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/gregorstream/gregor/runtime/task"
 	"github.com/gregorstream/gregor/state"
 	"github.com/gregorstream/gregor/state/memory"
+	"github.com/gregorstream/gregor/state/pebble"
 )
 
 // DefaultStartTime is where the driver's wall clock starts unless StartTime
@@ -47,6 +49,12 @@ type Driver struct {
 	seq     uint64
 	holding int
 	closed  bool
+	cleanup func() error
+	// ends holds, for each partition written since the last commit, the
+	// offset after its last record: the changelog offsets a commit reaches.
+	ends      map[task.TopicPartition]int64
+	processed int  // records processed since the last commit
+	dirty     bool // punctuation ran since the last commit
 }
 
 type taskRun struct {
@@ -65,7 +73,9 @@ type config struct {
 	partitions int32
 	perTopic   map[string]int32
 	start      time.Time
-	backend    state.KeyValueBackend
+	engine     state.Engine
+	pebble     bool
+	every      int
 }
 
 // ApplicationID sets the application id, the prefix of internal topic names.
@@ -85,6 +95,21 @@ func TopicPartitions(topic string, n int) Option {
 // StartTime sets where the wall clock starts. The default is DefaultStartTime.
 func StartTime(t time.Time) Option { return func(c *config) { c.start = t } }
 
+// Pebble keeps the stores on pebble, in a temporary directory removed by
+// Close, instead of in memory: the same engine a worker runs.
+func Pebble() Option { return func(c *config) { c.pebble = true } }
+
+// Engine keeps the stores in the given engine, which the driver does not
+// close.
+func Engine(e state.Engine) Option { return func(c *config) { c.engine = e } }
+
+// CommitEvery commits once n records have been processed since the last
+// commit, the way a worker commits at an interval, so that record caches
+// coalesce updates across records. Close and Commit commit whatever is left.
+// By default (n = 0) the driver commits after each pipe, once everything it
+// caused is processed, as Kafka Streams' TopologyTestDriver does.
+func CommitEvery(n int) Option { return func(c *config) { c.every = n } }
+
 // New starts a driver over a valid topology: it creates every task and
 // initializes its processors.
 func New(topo *processor.Topology, opts ...Option) (*Driver, error) {
@@ -100,17 +125,37 @@ func New(topo *processor.Topology, opts ...Option) (*Driver, error) {
 			return nil, fmt.Errorf("streamtest: TopicPartitions(%q, %d): want at least 1", tp, n)
 		}
 	}
-	if cfg.backend == nil {
-		cfg.backend = memory.Backend()
-	}
 	if topo == nil {
 		return nil, errors.New("streamtest: nil topology")
 	}
+	var cleanup func() error
+	switch {
+	case cfg.engine != nil:
+	case cfg.pebble:
+		dir, err := os.MkdirTemp("", "streamtest-pebble-")
+		if err != nil {
+			return nil, fmt.Errorf("streamtest: %w", err)
+		}
+		e, err := pebble.Open(dir)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("streamtest: %w", err)
+		}
+		cfg.engine = e
+		cleanup = func() error { return errors.Join(e.Close(), os.RemoveAll(dir)) }
+	default:
+		cfg.engine = memory.NewEngine()
+		cleanup = cfg.engine.Close
+	}
 	subs, err := topo.SubTopologies()
 	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
 		return nil, fmt.Errorf("streamtest: %w", err)
 	}
-	d := &Driver{topo: topo, cfg: cfg, subs: subs, topics: map[string]*topic{}, clock: cfg.start}
+	d := &Driver{topo: topo, cfg: cfg, subs: subs, topics: map[string]*topic{}, clock: cfg.start,
+		cleanup: cleanup, ends: map[task.TopicPartition]int64{}}
 	if err := d.sizeInternalTopics(); err != nil {
 		return nil, err
 	}
@@ -123,7 +168,7 @@ func New(topo *processor.Topology, opts ...Option) (*Driver, error) {
 				ID:            processor.TaskID{SubTopology: sub.ID, Partition: p},
 				Collector:     collector{d},
 				Clock:         func() time.Time { return d.clock },
-				KeyValueBackend: cfg.backend,
+				Engine:        cfg.engine,
 			})
 			if err != nil {
 				d.Close()
@@ -253,7 +298,8 @@ func (d *Driver) Batch(fn func()) error {
 	return d.run()
 }
 
-// run processes until no task has anything left to do.
+// run processes until no task has anything left to do, committing as
+// CommitEvery says.
 func (d *Driver) run() error {
 	if d.holding > 0 {
 		return nil
@@ -271,17 +317,26 @@ func (d *Driver) run() error {
 				continue
 			}
 			progressed = true
-			if _, err := tr.t.Process(tr.t.Buffered()); err != nil {
+			n, err := tr.t.Process(tr.t.Buffered())
+			d.processed += n
+			if err != nil {
 				return err
 			}
-			if tr.t.CommitRequested() {
-				if err := tr.t.Commit(nil); err != nil {
+			if tr.t.CommitRequested() || (d.cfg.every > 0 && d.processed >= d.cfg.every) {
+				if err := d.commit(); err != nil {
 					return err
 				}
 			}
 		}
-		if !progressed {
-			return d.commit()
+		if progressed {
+			continue
+		}
+		if d.cfg.every > 0 || (d.processed == 0 && !d.dirty) {
+			return nil
+		}
+		// A commit flushes record caches, which may feed other tasks.
+		if err := d.commit(); err != nil {
+			return err
 		}
 	}
 	return fmt.Errorf("streamtest: still processing after %d rounds: do sub-topologies feed each other in a loop?", maxRounds)
@@ -319,14 +374,46 @@ func (d *Driver) fetch(tr *taskRun) error {
 	return nil
 }
 
-// commit commits every task, as a runtime would at its commit interval.
+// commit commits every task, as a worker would at its commit interval: all
+// flush their caches first, then all apply their batches with the
+// changelog offsets reached.
 func (d *Driver) commit() error {
+	d.processed, d.dirty = 0, false
 	for _, tr := range d.tasks {
-		if err := tr.t.Commit(nil); err != nil {
+		if err := tr.t.PrepareCommit(nil); err != nil {
 			return err
 		}
 	}
+	for _, tr := range d.tasks {
+		if err := tr.t.CompleteCommit(d.ends); err != nil {
+			return err
+		}
+	}
+	clear(d.ends)
 	return nil
+}
+
+// Commit commits every task now, and processes what the flushed record
+// caches forwarded.
+func (d *Driver) Commit() error {
+	if d.closed {
+		return ErrClosed
+	}
+	if err := d.commit(); err != nil {
+		return err
+	}
+	return d.run()
+}
+
+// Dropped counts the records processors dropped, by reason, across tasks.
+func (d *Driver) Dropped() map[string]int64 {
+	out := map[string]int64{}
+	for _, tr := range d.tasks {
+		for reason, n := range tr.t.Dropped() {
+			out[reason] += n
+		}
+	}
+	return out
 }
 
 // AdvanceWallClock moves the wall clock forward by by, fires the wall-clock
@@ -339,6 +426,7 @@ func (d *Driver) AdvanceWallClock(by time.Duration) error {
 		return fmt.Errorf("streamtest: advance wall clock by %v: negative", by)
 	}
 	d.clock = d.clock.Add(by)
+	d.dirty = true
 	for _, tr := range d.tasks {
 		if err := tr.t.Punctuate(d.clock); err != nil {
 			return err
@@ -372,15 +460,22 @@ func (d *Driver) Store(name string, partition int) (state.Store, error) {
 	return nil, fmt.Errorf("streamtest: no store %q for partition %d", name, partition)
 }
 
-// Close closes every task, its processors and stores.
+// Close commits what is pending, then closes every task, its processors
+// and stores, and the driver's own engine.
 func (d *Driver) Close() error {
 	if d.closed {
 		return nil
 	}
-	d.closed = true
 	var errs []error
+	if len(d.tasks) > 0 {
+		errs = append(errs, d.commit())
+	}
+	d.closed = true
 	for _, tr := range d.tasks {
 		errs = append(errs, tr.t.Close())
+	}
+	if d.cleanup != nil {
+		errs = append(errs, d.cleanup())
 	}
 	return errors.Join(errs...)
 }
@@ -390,6 +485,9 @@ type collector struct{ d *Driver }
 func (c collector) Send(topic string, partition int32, rec processor.RawRecord) error {
 	t := c.d.topic(topic)
 	t.captured = true
-	_, err := c.d.append(t, partition, rec)
+	o, err := c.d.append(t, partition, rec)
+	if err == nil {
+		c.d.ends[task.TopicPartition{Topic: topic, Partition: o.Partition}] = o.Offset + 1
+	}
 	return err
 }

@@ -31,6 +31,34 @@ func (e *env) Schedule(node string, interval time.Duration, typ processor.Punctu
 	return e.punct.add(node, interval, typ, fn), nil
 }
 
+// RecordTime is the current record's timestamp, or stream time outside
+// Process (state.TimeSource).
+func (e *env) RecordTime() time.Time {
+	if e.hasCurrent {
+		return e.currentTS
+	}
+	return e.streamTime
+}
+
+func (e *env) RecordDropped(node, reason string) { e.dropped[reason]++ }
+
 func (e *env) Send(topic string, partition int32, rec processor.RawRecord) error {
 	return e.cfg.Collector.Send(topic, partition, rec)
+}
+
+// changelog is the Task seen by its stores (state.ChangelogWriter): each
+// write goes to the store's changelog topic, on the task's partition.
+type changelog Task
+
+func (c *changelog) Log(store string, key, value []byte, ts time.Time) error {
+	// The collector keeps the record until it is produced, while stores may
+	// reuse their buffers: hand it a copy, key and value in one allocation.
+	buf := make([]byte, len(key)+len(value))
+	n := copy(buf, key)
+	copy(buf[n:], value)
+	rec := processor.RawRecord{Key: buf[:n:n], Timestamp: ts}
+	if value != nil {
+		rec.Value = buf[n:]
+	}
+	return c.cfg.Collector.Send(state.ChangelogTopic(c.cfg.ApplicationID, store), c.id.Partition, rec)
 }

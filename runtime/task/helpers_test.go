@@ -12,7 +12,6 @@ import (
 	"github.com/gregorstream/gregor/runtime/task"
 	"github.com/gregorstream/gregor/serde"
 	"github.com/gregorstream/gregor/state"
-	"github.com/gregorstream/gregor/state/memory"
 )
 
 // collector is a task.Collector that records what the sinks send.
@@ -194,32 +193,3 @@ func (s *countingStore) Close() error {
 	s.closes++
 	return errors.Join(s.Store.Close(), s.closeErr)
 }
-
-// countingBackend is a state.KeyValueBackend that opens in-memory byte
-// stores and counts what the task does with them.
-type countingBackend struct {
-	mu     sync.Mutex
-	opened []state.BuildContext
-	stores []*countingBytes
-}
-
-func (b *countingBackend) Open(name string, ctx state.BuildContext) (state.KeyValueBytesStore, error) {
-	s, err := memory.Backend().Open(name, ctx)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	cs := &countingBytes{KeyValueBytesStore: s}
-	b.opened = append(b.opened, ctx)
-	b.stores = append(b.stores, cs)
-	return cs, nil
-}
-
-type countingBytes struct {
-	state.KeyValueBytesStore
-	flushes, closes int
-}
-
-func (s *countingBytes) Flush() error { s.flushes++; return s.KeyValueBytesStore.Flush() }
-func (s *countingBytes) Close() error { s.closes++; return s.KeyValueBytesStore.Close() }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/memory"
 )
 
 // TopicPartition names one partition of a topic.
@@ -44,24 +45,29 @@ type Config struct {
 	// Clock is the wall clock, read for CurrentSystemTime and to start
 	// wall-clock schedules. The default is time.Now.
 	Clock func() time.Time
-	// KeyValueBackend holds the bytes of key-value stores whose builder
-	// names no backend of its own: the driver's choice (pebble in a worker,
-	// memory in tests).
-	KeyValueBackend state.KeyValueBackend
+	// Engine keeps the bytes of the task's stores: the worker's pebble
+	// engine, or memory in tests. The task fills one batch of it per commit
+	// interval. The default is a new in-memory engine of the task's own.
+	Engine state.Engine
 }
 
 // Task runs one partition of one sub-topology.
 type Task struct {
-	cfg      Config
-	id       processor.TaskID
-	inst     *processor.Instance
-	stores   map[string]state.Store
-	queues   []*queue
-	byTP     map[TopicPartition]*queue
-	buffered int
+	cfg        Config
+	id         processor.TaskID
+	inst       *processor.Instance
+	batch      state.Batch
+	stores     map[string]state.Store
+	storeOrder []string                                // topological: upstream stores flush first
+	changelogs map[TopicPartition]state.StorePartition // of the logged stores
+	dropped    map[string]int64
+	queues     []*queue
+	byTP       map[TopicPartition]*queue
+	buffered   int
 
 	streamTime time.Time
 	current    processor.RecordMetadata
+	currentTS  time.Time
 	hasCurrent bool
 
 	punct           punctuations
@@ -96,17 +102,28 @@ func New(cfg Config) (*Task, error) {
 	if cfg.ID.SubTopology < 0 || cfg.ID.SubTopology >= len(subs) {
 		return nil, fmt.Errorf("task %s: no sub-topology %d", cfg.ID, cfg.ID.SubTopology)
 	}
-	t := &Task{cfg: cfg, id: cfg.ID, stores: map[string]state.Store{}, byTP: map[TopicPartition]*queue{}}
+	if cfg.Engine == nil {
+		cfg.Engine = memory.NewEngine()
+	}
+	t := &Task{cfg: cfg, id: cfg.ID, stores: map[string]state.Store{}, byTP: map[TopicPartition]*queue{},
+		changelogs: map[TopicPartition]state.StorePartition{}, dropped: map[string]int64{}}
 	t.punct.clock = cfg.Clock
+	t.batch = cfg.Engine.NewBatch()
+	bctx := state.BuildContext{ApplicationID: cfg.ApplicationID, TaskID: cfg.ID.String(),
+		Partition: cfg.ID.Partition, Batch: t.batch, Changelog: (*changelog)(t), Time: (*env)(t)}
 	for _, name := range subs[cfg.ID.SubTopology].Stores {
 		b, _ := cfg.Topology.StoreBuilder(name)
-		s, err := b.Build(state.BuildContext{ApplicationID: cfg.ApplicationID, TaskID: cfg.ID.String(),
-			Partition: cfg.ID.Partition, KeyValueBackend: cfg.KeyValueBackend})
+		s, err := b.Build(bctx)
 		if err != nil {
 			t.closeStores()
 			return nil, fmt.Errorf("task %s: build store %q: %w", cfg.ID, name, err)
 		}
 		t.stores[name] = s
+		t.storeOrder = append(t.storeOrder, name)
+		if l, ok := b.(interface{ Logged() bool }); ok && l.Logged() {
+			tp := TopicPartition{Topic: state.ChangelogTopic(cfg.ApplicationID, name), Partition: cfg.ID.Partition}
+			t.changelogs[tp] = state.StorePartition{Store: name, Partition: cfg.ID.Partition}
+		}
 	}
 	inst, err := cfg.Topology.Instantiate(cfg.ID.SubTopology, (*env)(t))
 	if err != nil {
@@ -180,7 +197,7 @@ func (t *Task) Process(max int) (int, error) {
 		if rec.Timestamp.After(t.streamTime) {
 			t.streamTime = rec.Timestamp
 		}
-		t.current, t.hasCurrent = rec.Origin, true
+		t.current, t.currentTS, t.hasCurrent = rec.Origin, rec.Timestamp, true
 		err := t.protect(func() error { return q.source(rec) })
 		t.hasCurrent = false
 		q.next = rec.Origin.Offset + 1
@@ -228,12 +245,19 @@ func (t *Task) Offsets(offsets map[TopicPartition]int64) {
 // CommitRequested reports whether a processor asked for a commit since the last Commit.
 func (t *Task) CommitRequested() bool { return t.commitRequested }
 
-// Commit flushes the stores and, if offsets is not nil, adds the offsets to
-// commit to it (see Offsets).
-func (t *Task) Commit(offsets map[TopicPartition]int64) error {
+// PrepareCommit is the first half of a commit: it flushes the stores, whose
+// record caches pass their held writes to the changelog and forward them
+// downstream (the collector receives what that produces), and, if offsets is
+// not nil, adds the input offsets to commit to it. The driver then commits
+// those offsets and everything the collector received to Kafka, and calls
+// CompleteCommit.
+func (t *Task) PrepareCommit(offsets map[TopicPartition]int64) error {
+	if t.closed {
+		return ErrClosed
+	}
 	t.commitRequested = false
-	for name, s := range t.stores {
-		if err := s.Flush(); err != nil {
+	for _, name := range t.storeOrder {
+		if err := t.protect(t.stores[name].Flush); err != nil {
 			return fmt.Errorf("task %s: flush store %q: %w", t.id, name, err)
 		}
 	}
@@ -242,6 +266,49 @@ func (t *Task) Commit(offsets map[TopicPartition]int64) error {
 	}
 	return nil
 }
+
+// CompleteCommit is the second half of a commit, once Kafka has committed:
+// it applies the interval's store writes to the engine, atomically with the
+// changelog offsets they reach. changelogEnds gives, for changelog
+// partitions written since the last commit, the offset after the last record
+// written; the task takes those of its own stores as their checkpoints.
+//
+// If the Kafka commit failed instead, close the task without completing:
+// its stores then stay at the last completed commit.
+func (t *Task) CompleteCommit(changelogEnds map[TopicPartition]int64) error {
+	if t.closed {
+		return ErrClosed
+	}
+	var checkpoints map[state.StorePartition]int64
+	for tp, end := range changelogEnds {
+		if sp, ok := t.changelogs[tp]; ok {
+			if checkpoints == nil {
+				checkpoints = map[state.StorePartition]int64{}
+			}
+			checkpoints[sp] = end
+		}
+	}
+	if err := t.batch.Commit(checkpoints); err != nil {
+		return fmt.Errorf("task %s: commit stores: %w", t.id, err)
+	}
+	return nil
+}
+
+// Commit is PrepareCommit then CompleteCommit with no changelog offsets: a
+// commit for a driver with no Kafka to commit to in between.
+func (t *Task) Commit(offsets map[TopicPartition]int64) error {
+	if err := t.PrepareCommit(offsets); err != nil {
+		return err
+	}
+	return t.CompleteCommit(nil)
+}
+
+// Changelogs maps the changelog partitions of the task's logged stores to
+// their store-partitions, for restoring.
+func (t *Task) Changelogs() map[TopicPartition]state.StorePartition { return maps.Clone(t.changelogs) }
+
+// Dropped counts the records processors dropped, by reason (a null key, say).
+func (t *Task) Dropped() map[string]int64 { return maps.Clone(t.dropped) }
 
 // Store returns the task's instance of a store, for drivers and tests.
 func (t *Task) Store(name string) (state.Store, bool) {
@@ -262,8 +329,14 @@ func (t *Task) Close() error {
 	return errors.Join(err, t.closeStores())
 }
 
+// closeStores closes the stores and drops the batch's pending writes.
 func (t *Task) closeStores() error {
 	var errs []error
+	defer func() {
+		if t.batch != nil {
+			errs = append(errs, t.batch.Close())
+		}
+	}()
 	for name, s := range t.stores {
 		if err := s.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("task %s: close store %q: %w", t.id, name, err))

@@ -438,7 +438,8 @@ func pass() processor.Supplier[string, string, string, string] {
 }
 
 func TestStoresPerTask(t *testing.T) {
-	backend := &countingBackend{}
+	engine := memory.NewEngine()
+	defer engine.Close()
 	other := &countingBuilder{inner: memory.NewBuilder("other")}
 	topo := storeTopology(state.KeyValue("counts", serde.String(), serde.String()), other)
 
@@ -446,7 +447,7 @@ func TestStoresPerTask(t *testing.T) {
 	cols := []*collector{{}, {}}
 	for part := range int32(2) {
 		tk, err := task.New(task.Config{ApplicationID: "app", Topology: topo, ID: processor.TaskID{SubTopology: 0, Partition: part},
-			Collector: cols[part], KeyValueBackend: backend})
+			Collector: cols[part], Engine: engine})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,20 +459,18 @@ func TestStoresPerTask(t *testing.T) {
 	if len(other.builds) != 0 {
 		t.Errorf("a store of another sub-topology was built %d times", len(other.builds))
 	}
-	if len(backend.opened) != 2 {
-		t.Fatalf("counts built %d times, want once per task", len(backend.opened))
-	}
-	for i, ctx := range backend.opened {
-		if ctx.ApplicationID != "app" || ctx.TaskID != fmt.Sprintf("0_%d", i) || ctx.Partition != int32(i) {
-			t.Errorf("build %d context = %+v", i, ctx)
+	for i, tk := range tasks {
+		s, ok := tk.Store("counts")
+		if _, isKV := s.(*state.KeyValueStore[string, string]); !ok || !isKV {
+			t.Errorf("task %d Store(counts) = %T, %v; want its typed store", i, s, ok)
 		}
-		s, ok := tasks[i].Store("counts")
-		kv, isKV := s.(*state.KeyValueStore[string, string])
-		if !ok || !isKV || kv.Bytes() != backend.stores[i] {
-			t.Errorf("task %d Store(counts) = %v, %v; want its own typed store over its own bytes", i, s, ok)
-		}
-		if got := tasks[i].Stores(); len(got) != 1 || got["counts"] != s {
+		if got := tk.Stores(); len(got) != 1 || got["counts"] != s {
 			t.Errorf("task %d Stores() = %v", i, got)
+		}
+		want := map[task.TopicPartition]state.StorePartition{
+			{Topic: "app-counts-changelog", Partition: int32(i)}: {Store: "counts", Partition: int32(i)}}
+		if got := tk.Changelogs(); !maps.Equal(got, want) {
+			t.Errorf("task %d Changelogs() = %v, want %v", i, got, want)
 		}
 	}
 	if _, ok := tasks[0].Store("other"); ok {
@@ -490,15 +489,33 @@ func TestStoresPerTask(t *testing.T) {
 	if got, want := cols[1].values("out"), []string{"a/1@0"}; !slices.Equal(got, want) {
 		t.Errorf("task 1 sent %v, want %v (not task 0's state)", got, want)
 	}
+	if got := cols[0].values("app-counts-changelog"); len(got) != 0 {
+		t.Errorf("the record cache passed writes to the changelog before the commit: %v", got)
+	}
 
-	// Commit flushes every store of the task, Close closes them once.
-	s0 := backend.stores[0]
-	if err := tasks[0].Commit(nil); err != nil {
+	// A commit flushes the cache to the changelog (one write per key) and
+	// applies the batch with the changelog offset as the checkpoint.
+	sp0 := state.StorePartition{Store: "counts", Partition: 0}
+	if err := tasks[0].PrepareCommit(nil); err != nil {
 		t.Fatal(err)
 	}
-	if s0.flushes != 1 || s0.closes != 0 {
-		t.Errorf("after Commit: %d flushes, %d closes; want 1, 0", s0.flushes, s0.closes)
+	if got, want := cols[0].values("app-counts-changelog"), []string{"a/0@0a/0@1"}; !slices.Equal(got, want) {
+		t.Errorf("changelog after PrepareCommit = %v, want %v", got, want)
 	}
+	if _, found, _ := engine.Reader(sp0).Get([]byte("k")); found {
+		t.Error("PrepareCommit applied the batch: state ahead of Kafka")
+	}
+	ends := map[task.TopicPartition]int64{{Topic: "app-counts-changelog", Partition: 0}: 7}
+	if err := tasks[0].CompleteCommit(ends); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, _ := engine.Reader(sp0).Get([]byte("k")); !found || string(v) != "a/0@0a/0@1" {
+		t.Errorf("committed k = %q, %v", v, found)
+	}
+	if off, ok, err := engine.Checkpoint(sp0); off != 7 || !ok || err != nil {
+		t.Errorf("Checkpoint = %d, %v, %v; want 7", off, ok, err)
+	}
+	// Task 1 never committed: closing it drops its writes.
 	for _, tk := range tasks {
 		if err := tk.Close(); err != nil {
 			t.Errorf("Close() = %v", err)
@@ -507,13 +524,8 @@ func TestStoresPerTask(t *testing.T) {
 			t.Errorf("second Close() = %v", err)
 		}
 	}
-	for i, s := range backend.stores {
-		if s.closes != 1 {
-			t.Errorf("store of task %d closed %d times, want 1", i, s.closes)
-		}
-	}
-	if backend.stores[1].flushes != 0 {
-		t.Errorf("task 1 was never committed but its store was flushed %d times", backend.stores[1].flushes)
+	if _, found, _ := engine.Reader(state.StorePartition{Store: "counts", Partition: 1}).Get([]byte("k")); found {
+		t.Error("an uncommitted write of task 1 reached the engine")
 	}
 }
 
@@ -583,7 +595,7 @@ func TestTasksShareAValidatedTopology(t *testing.T) {
 			errs <- func() error {
 				col := &collector{}
 				tk, err := task.New(task.Config{ApplicationID: "app", Topology: topo, ID: processor.TaskID{Partition: part},
-					Collector: col, KeyValueBackend: memory.Backend()})
+					Collector: col})
 				if err != nil {
 					return err
 				}
@@ -625,7 +637,7 @@ func TestTasksShareAnUnvalidatedTopology(t *testing.T) {
 	for part := range int32(tasks) {
 		go func() {
 			tk, err := task.New(task.Config{Topology: topo, ID: processor.TaskID{Partition: part},
-				Collector: &collector{}, KeyValueBackend: memory.Backend()})
+				Collector: &collector{}})
 			if err == nil {
 				err = errors.Join(tk.Init(), tk.Close())
 			}

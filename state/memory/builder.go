@@ -14,9 +14,10 @@ type Builder struct {
 
 var _ state.Builder = (*Builder)(nil)
 
-// NewBuilder returns a Builder of byte stores called name. For typed stores,
-// use state.KeyValue with the WithBackend(memory.Backend()) option, or let
-// the driver's default backend apply.
+// NewBuilder returns a Builder of plain in-memory byte stores called name,
+// outside any engine: no batch, no changelog, nothing to restore. Stores of
+// a topology normally come from state.KeyValue, whose bytes live in the
+// driver's engine.
 func NewBuilder(name string) *Builder { return &Builder{name: name} }
 
 // Name returns the store's name.
@@ -26,20 +27,6 @@ func (b *Builder) Name() string { return b.name }
 func (b *Builder) Build(ctx state.BuildContext) (state.Store, error) {
 	return open(b.name, ctx)
 }
-
-// Backend returns the in-memory state.KeyValueBackend: every Open returns a
-// new, empty *Store. Drivers pass it as state.BuildContext.KeyValueBackend;
-// state.WithBackend(memory.Backend()) picks it for one store.
-func Backend() state.KeyValueBackend { return backend{} }
-
-type backend struct{}
-
-func (backend) Open(name string, ctx state.BuildContext) (state.KeyValueBytesStore, error) {
-	return open(name, ctx)
-}
-
-// String names the backend in descriptions and errors.
-func (backend) String() string { return "memory" }
 
 func open(name string, ctx state.BuildContext) (*Store, error) {
 	if name == "" {

@@ -55,13 +55,6 @@ func TestBuilder(t *testing.T) {
 	if _, err := memory.NewBuilder("").Build(ctx); !errors.Is(err, state.ErrInvalidBuilder) {
 		t.Errorf("Build with an empty name: error %v, want ErrInvalidBuilder", err)
 	}
-	kv, err := memory.Backend().Open("counts", ctx)
-	if err != nil || kv.Name() != "counts" {
-		t.Fatalf("Backend().Open = %v, %v", kv, err)
-	}
-	if _, err := memory.Backend().Open("", ctx); !errors.Is(err, state.ErrInvalidBuilder) {
-		t.Errorf("Backend().Open with an empty name: error %v, want ErrInvalidBuilder", err)
-	}
 }
 
 // TestConcurrentReads runs readers and iterators against a writer; run it

@@ -1,0 +1,59 @@
+package state
+
+import (
+	"fmt"
+	"time"
+)
+
+// ChangelogWriter sends the writes of a task's stores to their changelog
+// topics, through the task's producer (inside its transaction, with
+// exactly-once). The task engine implements it.
+type ChangelogWriter interface {
+	// Log records one write of store for the task's partition: a nil value
+	// is a tombstone. ts is the changelog record's timestamp.
+	Log(store string, key, value []byte, ts time.Time) error
+}
+
+// TimeSource tells a store the task's notion of time.
+type TimeSource interface {
+	// RecordTime is the timestamp of the record being processed, or stream
+	// time in a punctuator.
+	RecordTime() time.Time
+	// StreamTime is the largest timestamp the task has processed.
+	StreamTime() time.Time
+}
+
+// changelogging is the layer that sends every write to the changelog. It
+// sits right above the task's batch, so the changelog sees exactly what
+// the batch applies: after the record cache has coalesced updates.
+type changelogging struct {
+	KeyValueBytesStore
+	w     ChangelogWriter
+	clock TimeSource
+}
+
+func (c *changelogging) Put(key, value []byte) error {
+	if err := c.KeyValueBytesStore.Put(key, value); err != nil {
+		return err
+	}
+	if err := c.w.Log(c.Name(), key, value, c.clock.RecordTime()); err != nil {
+		return fmt.Errorf("state: store %q: changelog: %w", c.Name(), err)
+	}
+	return nil
+}
+
+func (c *changelogging) Delete(key []byte) error { return c.Put(key, nil) }
+
+// flushListener is implemented by the layers that can report the writes
+// they pass down late (the record cache, and the layers above it).
+type flushListener interface {
+	setFlushListener(fn func(key, newValue, oldValue []byte) error) bool
+}
+
+// named gives a batch's view of a store-partition the store's name.
+type named struct {
+	KeyValueBytesStore
+	name string
+}
+
+func (n named) Name() string { return n.name }

@@ -1,0 +1,209 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/gregorstream/gregor/state"
+)
+
+// Benchmarks. Figures and the commands that produced them are in the
+// package's report; run for instance
+//
+//	go test -run '^$' -bench 'Restore' -benchtime 2000000x ./state/pebble/
+//	go test -run '^$' -bench 'BatchGet|CounterRMW' -benchtime 200000x ./state/pebble/
+
+const (
+	benchKeyLen   = 16
+	benchValueLen = 100
+	restoreChunk  = 10_000
+)
+
+var benchLogger = slog.New(slog.DiscardHandler)
+
+// chunkRecords fills records with chunk number c of a changelog: 16-byte
+// keys in random order (a hash of the record's number), 100-byte values.
+// The buffers are reused from chunk to chunk.
+func chunkRecords(records []state.RestoreRecord, c int) {
+	for i := range records {
+		n := uint64(c*len(records) + i)
+		if records[i].Key == nil {
+			records[i].Key = make([]byte, benchKeyLen)
+			records[i].Value = make([]byte, benchValueLen)
+			for j := range records[i].Value {
+				records[i].Value[j] = byte(j * 7)
+			}
+		}
+		binary.BigEndian.PutUint64(records[i].Key, n*0x9E3779B97F4A7C15)
+		binary.BigEndian.PutUint64(records[i].Key[8:], n)
+		binary.BigEndian.PutUint64(records[i].Value, n)
+	}
+}
+
+func reportRate(b *testing.B, n int, unit string) {
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), unit)
+}
+
+// BenchmarkRestore restores b.N changelog records into one store-partition
+// through Engine.Restore, in chunks of 10,000.
+func BenchmarkRestore(b *testing.B) {
+	e, err := Open(b.TempDir(), WithLogger(benchLogger))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	sp := state.StorePartition{Store: "counts", Partition: 7}
+	records := make([]state.RestoreRecord, restoreChunk)
+	b.SetBytes(benchKeyLen + benchValueLen)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for c, done := 0, 0; done < b.N; c++ {
+		n := min(restoreChunk, b.N-done)
+		chunkRecords(records[:n], c)
+		if err := e.Restore(sp, records[:n], int64(done+n)); err != nil {
+			b.Fatal(err)
+		}
+		done += n
+	}
+	b.StopTimer()
+	reportRate(b, b.N, "records/s")
+}
+
+// BenchmarkRestoreRawPebble writes the same records as BenchmarkRestore with
+// plain pebble batches of the same size, on a DB opened with the same
+// options: the ceiling for Restore.
+func BenchmarkRestoreRawPebble(b *testing.B) {
+	c := config{memory: DefaultMemory, logger: benchLogger}
+	opts, cache := c.options()
+	db, err := pebbledb.Open(b.TempDir(), opts)
+	cache.Unref()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	records := make([]state.RestoreRecord, restoreChunk)
+	b.SetBytes(benchKeyLen + benchValueLen)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for c, done := 0, 0; done < b.N; c++ {
+		n := min(restoreChunk, b.N-done)
+		chunkRecords(records[:n], c)
+		wb := db.NewBatch()
+		for _, r := range records[:n] {
+			if err := wb.Set(r.Key, r.Value, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := wb.Commit(pebbledb.NoSync); err != nil {
+			b.Fatal(err)
+		}
+		wb.Close()
+		done += n
+	}
+	b.StopTimer()
+	reportRate(b, b.N, "records/s")
+}
+
+// benchConfigs compares the options Open chooses with pebble's defaults.
+var benchConfigs = []struct {
+	name string
+	opts []Option
+}{
+	{"tuned", nil},
+	{"pebble-defaults", []Option{WithPebbleOptions(func(o *pebbledb.Options) {
+		*o = pebbledb.Options{Logger: o.Logger, FormatMajorVersion: o.FormatMajorVersion}
+	})}},
+}
+
+// loaded opens an engine with keys 16-byte keys and 100-byte values in
+// one store-partition, committed, and returns it with the keys.
+func loaded(b *testing.B, keys int, opts []Option) (*Engine, state.StorePartition, [][]byte) {
+	e, err := Open(b.TempDir(), append([]Option{WithLogger(benchLogger)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	sp := state.StorePartition{Store: "counts", Partition: 0}
+	records := make([]state.RestoreRecord, restoreChunk)
+	all := make([][]byte, 0, keys)
+	for c := 0; len(all) < keys; c++ {
+		n := min(restoreChunk, keys-len(all))
+		chunkRecords(records[:n], c)
+		if err := e.Restore(sp, records[:n], 0); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range records[:n] {
+			all = append(all, append([]byte(nil), r.Key...))
+		}
+	}
+	return e, sp, all
+}
+
+// BenchmarkBatchGet reads random keys, all present, through a batch.
+func BenchmarkBatchGet(b *testing.B) {
+	for _, keys := range []int{100_000, 1_000_000} {
+		for _, cfg := range benchConfigs {
+			b.Run(fmt.Sprintf("keys=%d/%s", keys, cfg.name), func(b *testing.B) {
+				e, sp, all := loaded(b, keys, cfg.opts)
+				batch := e.NewBatch()
+				defer batch.Close()
+				s := batch.Store(sp)
+				r := rand.New(rand.NewPCG(1, 2))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, found, err := s.Get(all[r.IntN(len(all))]); !found || err != nil {
+						b.Fatal("missing key", err)
+					}
+				}
+				b.StopTimer()
+				reportRate(b, b.N, "gets/s")
+			})
+		}
+	}
+}
+
+// BenchmarkCounterRMW increments counters under random keys (a Get and a
+// Put through a batch), committing with a checkpoint every 10,000 ops.
+func BenchmarkCounterRMW(b *testing.B) {
+	const commitEvery = 10_000
+	for _, keys := range []int{100_000, 1_000_000} {
+		for _, cfg := range benchConfigs {
+			b.Run(fmt.Sprintf("keys=%d/%s", keys, cfg.name), func(b *testing.B) {
+				e, sp, all := loaded(b, keys, cfg.opts)
+				batch := e.NewBatch()
+				defer batch.Close()
+				s := batch.Store(sp)
+				r := rand.New(rand.NewPCG(1, 2))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := range b.N {
+					k := all[r.IntN(len(all))]
+					v, found, err := s.Get(k)
+					if !found || err != nil {
+						b.Fatal("missing key", err)
+					}
+					binary.BigEndian.PutUint64(v, binary.BigEndian.Uint64(v)+1)
+					if err := s.Put(k, v); err != nil {
+						b.Fatal(err)
+					}
+					if (i+1)%commitEvery == 0 {
+						if err := batch.Commit(map[state.StorePartition]int64{sp: int64(i)}); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if err := batch.Commit(map[state.StorePartition]int64{sp: int64(b.N)}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				reportRate(b, b.N, "ops/s")
+			})
+		}
+	}
+}
