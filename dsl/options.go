@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"github.com/gregorstream/gregor/state"
 	"math"
 	"strings"
 )
@@ -18,6 +19,7 @@ const (
 	optName optKind = 1 << iota
 	optPartitions
 	optStores
+	optStore
 )
 
 func (k optKind) String() string {
@@ -28,6 +30,8 @@ func (k optKind) String() string {
 		return "NumPartitions"
 	case optStores:
 		return "WithStores"
+	case optStore:
+		return "Materialized"
 	}
 	return "?"
 }
@@ -35,6 +39,7 @@ func (k optKind) String() string {
 type options struct {
 	name       string
 	partitions int // checked to fit an int32 (Kafka's partition count)
+	store      []state.Option
 	stores     []string
 	set        optKind
 }
@@ -59,6 +64,13 @@ func NumPartitions(n int) Option {
 	return optFunc{optPartitions, func(o *options) { o.partitions = n }}
 }
 
+// Materialized configures the store of a table or an aggregation: its
+// record cache (state.WithCache), changelog (state.WithoutLogging) and
+// time-to-live (state.WithTTL). Table, Count, Reduce and Aggregate take it.
+func Materialized(opts ...state.Option) Option {
+	return optFunc{optStore, func(o *options) { o.store = append(o.store, opts...) }}
+}
+
 // WithStores connects stores added with Builder.AddStore to a processor.
 // Process takes it.
 func WithStores(names ...string) Option {
@@ -76,7 +88,7 @@ func (b *Builder) options(op string, opts []Option, allowed optKind) *options {
 	}
 	if bad := o.set &^ allowed; bad != 0 {
 		var names []string
-		for k := optName; k <= optStores; k <<= 1 {
+		for k := optName; k <= optStore; k <<= 1 {
 			if bad&k != 0 {
 				names = append(names, k.String())
 			}

@@ -54,9 +54,14 @@ func (s Stream[K, V]) Repartition(opts ...Option) Stream[K, V] {
 	if !s.needSerdes("Repartition") {
 		return s
 	}
-	base := s.b.newName(o, "KSTREAM-REPARTITION")
+	return s.repartitionAs(s.b.newName(o, "KSTREAM-REPARTITION"), o.partitions)
+}
+
+// repartitionAs writes the stream through the internal topic
+// "<base>-repartition" and reads it back.
+func (s Stream[K, V]) repartitionAs(base string, partitions int) Stream[K, V] {
 	topic := base + "-repartition"
-	s.b.topo.AddInternalTopic(topic, int32(o.partitions))
+	s.b.topo.AddInternalTopic(topic, int32(partitions))
 	s.b.topo.AddSink(base+"-repartition-sink", topic, s.keys, s.values, s.node)
 	src := base + "-repartition-source"
 	s.b.topo.AddSource(src, s.keys, s.values, topic)

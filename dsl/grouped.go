@@ -1,0 +1,99 @@
+package dsl
+
+import (
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/serde"
+)
+
+// GroupedStream is a stream grouped by key, ready to aggregate.
+type GroupedStream[K, V any] struct {
+	s    Stream[K, V]
+	name string // names the repartition topic, if one is needed
+}
+
+// GroupByKey groups the stream by its key. When the key may have changed
+// since the source (Map, SelectKey, FlatMap, Process), the aggregation first
+// repartitions the stream through "<application id>-<name>-repartition",
+// named by this Named option, else by the aggregation's. Options: Named.
+func (s Stream[K, V]) GroupByKey(opts ...Option) GroupedStream[K, V] {
+	o := s.b.options("GroupByKey", opts, optName)
+	return GroupedStream[K, V]{s: s, name: o.name}
+}
+
+// GroupBy groups the stream by a new key, which always repartitions it;
+// keys is the new key's serde. Options: Named.
+func (s Stream[K, V]) GroupBy[K2 any](f func(K, V) K2, keys serde.Serde[K2], opts ...Option) GroupedStream[K2, V] {
+	o := s.b.options("GroupBy", opts, optName)
+	if f == nil {
+		s.b.fail("GroupBy", errNilFunc)
+	}
+	name := s.b.newName(&options{}, "KSTREAM-KEY-SELECT")
+	rekeyed := add(s, name, func() processor.Processor[K, V, K2, V] {
+		return &selectKeyProc[K, V, K2]{f: f}
+	}, true)
+	rekeyed.keys = keys
+	return GroupedStream[K2, V]{s: rekeyed, name: o.name}
+}
+
+// input returns the stream to aggregate, through a repartition topic when
+// the key may have changed. base is the aggregation's name.
+func (g GroupedStream[K, V]) input(op, base string) Stream[K, V] {
+	if !g.s.rekeyed {
+		return g.s
+	}
+	name := g.name
+	if name == "" {
+		name = base
+	}
+	if !g.s.needSerdes(op) {
+		return g.s
+	}
+	return g.s.repartitionAs(name, 0)
+}
+
+// Count counts the records of each key into a table. Records with a null
+// key or value are dropped and counted. Options: Named (the processor and
+// its store, whose changelog is "<application id>-<name>-changelog"),
+// Materialized.
+func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
+	return aggregateStream(g, "Count", func() int64 { return 0 },
+		func(_ K, _ V, n int64) int64 { return n + 1 }, false, serde.Int64(), opts)
+}
+
+// Reduce combines the values of each key: the first value is the key's
+// aggregate, and each later one is combined with it by f. Options: Named,
+// Materialized.
+func (g GroupedStream[K, V]) Reduce(f func(agg, value V) V, opts ...Option) Table[K, V] {
+	if f == nil {
+		g.s.b.fail("Reduce", errNilFunc)
+	}
+	return aggregateStream(g, "Reduce", nil, func(_ K, v V, agg V) V { return f(agg, v) }, true, g.s.values, opts)
+}
+
+// Aggregate folds the values of each key into an aggregate of type A,
+// starting from init(); aggs is A's serde. Options: Named, Materialized.
+func (g GroupedStream[K, V]) Aggregate[A any](init func() A, agg func(key K, value V, aggregate A) A, aggs serde.Serde[A], opts ...Option) Table[K, A] {
+	if init == nil || agg == nil {
+		g.s.b.fail("Aggregate", errNilFunc)
+	}
+	return aggregateStream(g, "Aggregate", init, agg, false, aggs, opts)
+}
+
+func aggregateStream[K, V, A any](g GroupedStream[K, V], op string, init func() A, agg func(K, V, A) A, reduce bool, aggs serde.Serde[A], opts []Option) Table[K, A] {
+	b := g.s.b
+	o := b.options(op, opts, optName|optStore)
+	if o.name == "" && b.requireNames {
+		b.fail(op, fmtErr("of %s: unnamed, and the builder requires names", g.s.node))
+	}
+	if aggs == nil {
+		b.fail(op, fmtErr("no serde for the aggregate of %s", g.s.node))
+	}
+	name, store := b.storeNames(o, "KSTREAM-AGGREGATE")
+	in := g.input(op, name)
+	addStore(b, store, in.keys, aggs, o)
+	b.topo.AddProcessor(name, func() processor.Processor[K, V, K, Change[A]] {
+		return &streamAggProc[K, V, A]{store: store, init: init, agg: agg, reduce: reduce}
+	}, in.node)
+	b.topo.ConnectStore(store, name)
+	return Table[K, A]{b: b, node: name, keys: in.keys, values: aggs, store: store}
+}
