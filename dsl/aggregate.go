@@ -225,21 +225,25 @@ func (p *tableAggProc[K, V, A]) Process(r processor.Record[K, Change[V]]) error 
 	if err != nil {
 		return err
 	}
-	agg, have := old.Value, found
-	if !have && !p.reduce {
-		agg, have = p.init(), true
-	}
-	if r.Value.HasOld && have {
-		agg = p.sub(r.Key, r.Value.Old, agg)
+	// As Kafka Streams' KTableAggregate: an old value is subtracted only
+	// from an aggregate that exists (never from init()); a new value is
+	// added to the aggregate, to init() or, for Reduce, becomes it.
+	agg, changed := old.Value, false
+	if r.Value.HasOld && found {
+		agg, changed = p.sub(r.Key, r.Value.Old, agg), true
 	}
 	if r.Value.HasNew {
-		if have {
+		switch {
+		case found:
 			agg = p.add(r.Key, r.Value.New, agg)
-		} else { // the first value of a Reduce
-			agg, have = any(r.Value.New).(A), true
+		case p.reduce: // the first value of a Reduce
+			agg = any(r.Value.New).(A)
+		default:
+			agg = p.add(r.Key, r.Value.New, p.init())
 		}
+		changed = true
 	}
-	if !have {
+	if !changed {
 		return nil
 	}
 	ts := r.Timestamp

@@ -100,7 +100,7 @@ func (b *KeyValueBuilder[K, V]) BuildKeyValue(ctx BuildContext) (*KeyValueStore[
 	case b.opts.ttl > 0 && ctx.Time == nil:
 		return nil, fmt.Errorf("state: build key-value store %q for task %q: a TTL needs the build context's Time: %w", b.name, ctx.TaskID, ErrInvalidBuilder)
 	}
-	var bytes KeyValueBytesStore = named{ctx.Batch.Store(StorePartition{Store: b.name, Partition: ctx.Partition}), b.name}
+	var bytes KeyValueBytesStore = &view{inner: ctx.Batch.Store(StorePartition{Store: b.name, Partition: ctx.Partition}), name: b.name}
 	if !b.opts.noLogging && ctx.Changelog != nil {
 		clock := ctx.Time
 		if clock == nil {

@@ -6,12 +6,12 @@ import (
 )
 
 // DefaultCacheBytes is the record cache size of a store-partition unless
-// WithCache says otherwise.
-const DefaultCacheBytes = 10 << 20
+// WithCache says otherwise: about 110,000 entries of small keys and values.
+const DefaultCacheBytes = 16 << 20
 
 // cacheEntryOverhead approximates what an entry costs beyond its key and
-// value bytes (map slot, list links, headers).
-const cacheEntryOverhead = 96
+// value bytes: the entry struct, its map slot and the string header.
+const cacheEntryOverhead = 120
 
 // caching is the record cache, as Kafka Streams has it: reads are served
 // from memory, and writes wait in the cache, dirty, until the task commits
@@ -31,9 +31,13 @@ type caching struct {
 }
 
 type cacheEntry struct {
-	key        string
-	value      []byte // nil: the key is absent (deleted, or not found below)
-	dirty      bool
+	key   string
+	value []byte // nil: the key is absent (deleted, or not found below)
+	dirty bool
+	// below is the value the layers below hold, when known (the entry was
+	// read from them, or flushed): the old value a flush reports.
+	below      []byte
+	belowKnown bool
 	prev, next *cacheEntry
 }
 
@@ -75,8 +79,12 @@ func (c *caching) Get(key []byte) ([]byte, bool, error) {
 	if !found {
 		v = nil
 	}
-	if err := c.insert(key, v, false); err != nil {
+	e, err := c.insert(key, v, false)
+	if err != nil {
 		return nil, false, err
+	}
+	if e != nil {
+		e.below, e.belowKnown = v, true
 	}
 	return v, found, nil
 }
@@ -91,12 +99,15 @@ func (c *caching) Put(key, value []byte) error {
 	if value != nil {
 		value = bytes.Clone(value)
 	}
-	return c.insert(key, value, true)
+	_, err := c.insert(key, value, true)
+	return err
 }
 
 func (c *caching) Delete(key []byte) error { return c.Put(key, nil) }
 
-func (c *caching) insert(key, value []byte, dirty bool) error {
+// insert sets key's entry and evicts what no longer fits. It returns the
+// entry, or nil if it was evicted at once.
+func (c *caching) insert(key, value []byte, dirty bool) (*cacheEntry, error) {
 	e, ok := c.entries[string(key)]
 	if !ok {
 		e = &cacheEntry{key: string(key)}
@@ -115,22 +126,31 @@ func (c *caching) insert(key, value []byte, dirty bool) error {
 		e.dirty = true
 		c.dirty = append(c.dirty, e)
 	}
-	return c.evict()
+	if err := c.evict(); err != nil {
+		return nil, err
+	}
+	if _, ok := c.entries[e.key]; !ok {
+		return nil, nil
+	}
+	return e, nil
 }
 
 // evict drops least recently used entries, flushing dirty ones, until the
 // cache fits.
+//
+// The entry leaves the cache before it is flushed: the flush listener may
+// write to this store, and so insert and evict, while it runs.
 func (c *caching) evict() error {
 	for c.size > c.max && c.head.prev != &c.head {
 		e := c.head.prev
+		e.prev.next, e.next.prev = e.next, e.prev
+		delete(c.entries, e.key)
+		c.size -= len(e.key) + len(e.value) + cacheEntryOverhead
 		if e.dirty {
 			if err := c.flushEntry(e); err != nil {
 				return err
 			}
 		}
-		e.prev.next, e.next.prev = e.next, e.prev
-		delete(c.entries, e.key)
-		c.size -= len(e.key) + len(e.value) + cacheEntryOverhead
 	}
 	return nil
 }
@@ -138,19 +158,27 @@ func (c *caching) evict() error {
 func (c *caching) flushEntry(e *cacheEntry) error {
 	e.dirty = false
 	key := []byte(e.key)
-	var old []byte
-	if c.listener != nil {
+	old := e.below
+	if c.listener != nil && !e.belowKnown {
 		v, found, err := c.inner.Get(key)
 		if err != nil {
 			return err
 		}
+		old = nil
 		if found {
 			old = v
 		}
 	}
+	if old == nil && e.value == nil && (c.listener != nil || e.belowKnown) {
+		// Absent below and deleted here (written and deleted within one
+		// interval): nothing to write, nothing to tell.
+		e.below, e.belowKnown = nil, true
+		return nil
+	}
 	if err := c.inner.Put(key, e.value); err != nil {
 		return err
 	}
+	e.below, e.belowKnown = e.value, true
 	if c.listener != nil && (old != nil || e.value != nil) {
 		return c.listener(key, e.value, old)
 	}
@@ -158,18 +186,23 @@ func (c *caching) flushEntry(e *cacheEntry) error {
 }
 
 // flushDirty writes every dirty entry down, in the order they became dirty.
+//
+// The flush listener may write to this store while it runs: the entries it
+// makes dirty go to a new list, flushed next time, as Kafka Streams does.
 func (c *caching) flushDirty() error {
-	for i, e := range c.dirty {
+	dirty := c.dirty
+	c.dirty = nil
+	for i, e := range dirty {
 		if !e.dirty {
 			continue
 		}
 		if err := c.flushEntry(e); err != nil {
-			c.dirty = c.dirty[i:]
+			c.dirty = append(dirty[i:], c.dirty...)
 			return err
 		}
 	}
-	clear(c.dirty)
-	c.dirty = c.dirty[:0]
+	clear(dirty)
+	c.dirty = append(dirty[:0], c.dirty...) // reuses the list's memory
 	return nil
 }
 

@@ -10,7 +10,9 @@ import (
 // exactly-once). The task engine implements it.
 type ChangelogWriter interface {
 	// Log records one write of store for the task's partition: a nil value
-	// is a tombstone. ts is the changelog record's timestamp.
+	// is a tombstone, an empty non-nil one a value. ts is the changelog
+	// record's timestamp. key and value are only valid during the call
+	// (the layers above reuse their buffers): Log copies what it keeps.
 	Log(store string, key, value []byte, ts time.Time) error
 }
 
@@ -49,11 +51,3 @@ func (c *changelogging) Delete(key []byte) error { return c.Put(key, nil) }
 type flushListener interface {
 	setFlushListener(fn func(key, newValue, oldValue []byte) error) bool
 }
-
-// named gives a batch's view of a store-partition the store's name.
-type named struct {
-	KeyValueBytesStore
-	name string
-}
-
-func (n named) Name() string { return n.name }

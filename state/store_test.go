@@ -149,8 +149,8 @@ func TestErrIterator(t *testing.T) {
 
 func Example() {
 	ctx := state.BuildContext{
-		ApplicationID:   "shop",
-		TaskID:          "0_0",
+		ApplicationID: "shop",
+		TaskID:        "0_0",
 		Batch:         memory.NewEngine().NewBatch(), // what a driver sets
 	}
 	store, err := state.KeyValue("orders-per-user", serde.String(), serde.Int64()).BuildKeyValue(ctx)

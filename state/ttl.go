@@ -99,7 +99,7 @@ func (e *expiring) sweep() error {
 		}
 		n++
 		if e.expired(it.Value(), now) {
-			dead = append(dead, append([]byte(nil), it.Key()...))
+			dead = append(dead, append([]byte{}, it.Key()...)) // the empty key is a key: not nil
 		}
 	}
 	if err := it.Close(); err != nil {

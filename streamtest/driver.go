@@ -43,7 +43,7 @@ type Driver struct {
 	cfg     config
 	subs    []processor.SubTopology
 	topics  map[string]*topic
-	order   []*topic // topics by creation
+	order   []*topic   // topics by creation
 	tasks   []*taskRun // by sub-topology, then partition
 	clock   time.Time
 	seq     uint64
@@ -393,16 +393,29 @@ func (d *Driver) commit() error {
 	return nil
 }
 
-// Commit commits every task now, and processes what the flushed record
-// caches forwarded.
+// Commit commits every task now and processes what the flushed record
+// caches forwarded, committing again until a commit causes nothing more:
+// every stage of a repartitioned topology is flushed.
 func (d *Driver) Commit() error {
 	if d.closed {
 		return ErrClosed
 	}
-	if err := d.commit(); err != nil {
-		return err
+	return d.commitAll()
+}
+
+func (d *Driver) commitAll() error {
+	for range maxRounds {
+		if err := d.commit(); err != nil {
+			return err
+		}
+		if err := d.run(); err != nil {
+			return err
+		}
+		if d.processed == 0 && !d.dirty {
+			return nil
+		}
 	}
-	return d.run()
+	return fmt.Errorf("streamtest: commits still cause processing after %d rounds", maxRounds)
 }
 
 // Dropped counts the records processors dropped, by reason, across tasks.
@@ -468,7 +481,7 @@ func (d *Driver) Close() error {
 	}
 	var errs []error
 	if len(d.tasks) > 0 {
-		errs = append(errs, d.commit())
+		errs = append(errs, d.commitAll())
 	}
 	d.closed = true
 	for _, tr := range d.tasks {

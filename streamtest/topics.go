@@ -18,11 +18,11 @@ type topic struct {
 }
 
 type partLog struct {
-	base   int64 // offset of recs[0]
-	recs   []processor.RawRecord
-	seqs   []uint64 // append sequence of each record, across the driver
-	read   int64    // next offset the test reads
-	cons   map[*taskRun]int64 // next offset each consuming task fetches
+	base int64 // offset of recs[0]
+	recs []processor.RawRecord
+	seqs []uint64           // append sequence of each record, across the driver
+	read int64              // next offset the test reads
+	cons map[*taskRun]int64 // next offset each consuming task fetches
 }
 
 func (p *partLog) end() int64 { return p.base + int64(len(p.recs)) }

@@ -174,4 +174,3 @@ func drain(it state.Iterator) string {
 	}
 	return b.String()
 }
-

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -141,69 +142,99 @@ func loaded(b *testing.B, keys int, opts []Option) (*Engine, state.StorePartitio
 			all = append(all, append([]byte(nil), r.Key...))
 		}
 	}
+	quiesce(b, e.db)
 	return e, sp, all
 }
 
-// BenchmarkBatchGet reads random keys, all present, through a batch.
+// quiesce flushes the memtable and waits for compactions to end, so that a
+// benchmark measures reads, not the load's compactions.
+func quiesce(b *testing.B, db *pebbledb.DB) {
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	for idle := 0; idle < 3; {
+		time.Sleep(50 * time.Millisecond)
+		if db.Metrics().Compact.NumInProgress == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+	}
+}
+
+// BenchmarkBatchGet reads random keys through a batch: present (hit) or
+// absent (miss).
 func BenchmarkBatchGet(b *testing.B) {
 	for _, keys := range []int{100_000, 1_000_000} {
 		for _, cfg := range benchConfigs {
-			b.Run(fmt.Sprintf("keys=%d/%s", keys, cfg.name), func(b *testing.B) {
-				e, sp, all := loaded(b, keys, cfg.opts)
-				batch := e.NewBatch()
-				defer batch.Close()
-				s := batch.Store(sp)
-				r := rand.New(rand.NewPCG(1, 2))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if _, found, err := s.Get(all[r.IntN(len(all))]); !found || err != nil {
-						b.Fatal("missing key", err)
-					}
-				}
-				b.StopTimer()
-				reportRate(b, b.N, "gets/s")
-			})
+			b.Run(fmt.Sprintf("keys=%d/%s/hit", keys, cfg.name), func(b *testing.B) { benchGet(b, keys, false, cfg.opts) })
+			b.Run(fmt.Sprintf("keys=%d/%s/miss", keys, cfg.name), func(b *testing.B) { benchGet(b, keys, true, cfg.opts) })
 		}
 	}
+}
+
+// benchGet reads present keys, or absent ones (a bloom filter's case: the
+// first record of a key, a join's lookup that misses) when miss is set.
+func benchGet(b *testing.B, keys int, miss bool, opts []Option) {
+	e, sp, all := loaded(b, keys, opts)
+	batch := e.NewBatch()
+	defer batch.Close()
+	s := batch.Store(sp)
+	r := rand.New(rand.NewPCG(1, 2))
+	key := make([]byte, benchKeyLen)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		copy(key, all[r.IntN(len(all))])
+		if miss {
+			key[benchKeyLen-1] ^= 0x80 // a key between two present ones
+		}
+		if _, found, err := s.Get(key); found == miss || err != nil {
+			b.Fatal("wrong answer", found, err)
+		}
+	}
+	b.StopTimer()
+	reportRate(b, b.N, "gets/s")
 }
 
 // BenchmarkCounterRMW increments counters under random keys (a Get and a
 // Put through a batch), committing with a checkpoint every 10,000 ops.
 func BenchmarkCounterRMW(b *testing.B) {
-	const commitEvery = 10_000
 	for _, keys := range []int{100_000, 1_000_000} {
 		for _, cfg := range benchConfigs {
-			b.Run(fmt.Sprintf("keys=%d/%s", keys, cfg.name), func(b *testing.B) {
-				e, sp, all := loaded(b, keys, cfg.opts)
-				batch := e.NewBatch()
-				defer batch.Close()
-				s := batch.Store(sp)
-				r := rand.New(rand.NewPCG(1, 2))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := range b.N {
-					k := all[r.IntN(len(all))]
-					v, found, err := s.Get(k)
-					if !found || err != nil {
-						b.Fatal("missing key", err)
-					}
-					binary.BigEndian.PutUint64(v, binary.BigEndian.Uint64(v)+1)
-					if err := s.Put(k, v); err != nil {
-						b.Fatal(err)
-					}
-					if (i+1)%commitEvery == 0 {
-						if err := batch.Commit(map[state.StorePartition]int64{sp: int64(i)}); err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-				if err := batch.Commit(map[state.StorePartition]int64{sp: int64(b.N)}); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				reportRate(b, b.N, "ops/s")
-			})
+			b.Run(fmt.Sprintf("keys=%d/%s", keys, cfg.name), func(b *testing.B) { benchRMW(b, keys, cfg.opts) })
 		}
 	}
+}
+
+func benchRMW(b *testing.B, keys int, opts []Option) {
+	const commitEvery = 10_000
+	e, sp, all := loaded(b, keys, opts)
+	batch := e.NewBatch()
+	defer batch.Close()
+	s := batch.Store(sp)
+	r := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		k := all[r.IntN(len(all))]
+		v, found, err := s.Get(k)
+		if !found || err != nil {
+			b.Fatal("missing key", err)
+		}
+		binary.BigEndian.PutUint64(v, binary.BigEndian.Uint64(v)+1)
+		if err := s.Put(k, v); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%commitEvery == 0 {
+			if err := batch.Commit(map[state.StorePartition]int64{sp: int64(i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := batch.Commit(map[state.StorePartition]int64{sp: int64(b.N)}); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	reportRate(b, b.N, "ops/s")
 }

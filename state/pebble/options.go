@@ -45,8 +45,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithPebbleOptions lets f adjust the pebble options after Open has set
-// them, for experiments and benchmarks. f must keep the Logger, the Cache
-// and the Comparer that Open set.
+// them, for experiments and benchmarks; the memory budget no longer holds
+// if f changes the Cache or the memtables. The key layout needs the default
+// Comparer (bytewise order).
 func WithPebbleOptions(f func(*pebbledb.Options)) Option {
 	return func(c *config) { c.tune = append(c.tune, f) }
 }

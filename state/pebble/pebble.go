@@ -9,11 +9,13 @@
 // Commit writes the checkpoints into the same batch and applies it, so data
 // and checkpoints reach the DB in one atomic write. Commits, restores and
 // drops do not fsync (pebble.NoSync): the changelog topic is the durable
-// copy of the state. The batch is still written to pebble's WAL in one
-// piece, so a crash of the process loses nothing, and a crash of the
-// machine loses at most the last commits, whole, with their checkpoints:
-// the state on disk is always some commit's, and restoring from its
-// checkpoint catches up.
+// copy of the state. Without a sync, pebble keeps the tail of its WAL in
+// the process's memory until a 32 KiB block fills or a write syncs, so a
+// crash, of the process (even SIGKILL) as of the machine, loses the last
+// commits. It loses them whole, with their checkpoints, since each batch is
+// one WAL record: the state on disk is always some commit's, and restoring
+// from its checkpoint catches up (state.TestCrashConsistency,
+// state.TestCrashKilledProcess).
 //
 // The directory is locked (pebble's LOCK file): a second Open of it, by this
 // process or another, fails until Close.

@@ -50,7 +50,13 @@ func (v *view) Get(key []byte) ([]byte, bool, error) {
 			return nil, false, spErrorf("get", v.sp, state.ErrClosed)
 		}
 		b.key = append(append(b.key[:0], v.prefix...), key...)
-		val, closer, err = b.cur.b.Get(b.key)
+		if b.cur.b.Empty() {
+			// Same answer, without the batch's two iterators. The
+			// batch is open, so the engine is.
+			val, closer, err = v.engine.db.Get(b.key)
+		} else {
+			val, closer, err = b.cur.b.Get(b.key)
+		}
 	} else {
 		if err := v.engine.rlock("get", v.sp); err != nil {
 			return nil, false, err

@@ -1,0 +1,502 @@
+package state_test
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gregorstream/gregor/serde"
+	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/internal/storetest"
+	"github.com/gregorstream/gregor/state/memory"
+)
+
+// task is a store built as a task builds it: in a batch of a memory
+// engine, with a recording changelog and a hand-set clock.
+type task struct {
+	engine state.Engine
+	batch  state.Batch
+	log    *storetest.Changelog
+	clock  *storetest.Clock
+}
+
+func newTask(t *testing.T) *task {
+	t.Helper()
+	e := memory.NewEngine()
+	k := &task{engine: e, batch: e.NewBatch(), log: storetest.NewChangelog(), clock: storetest.NewClock(t0)}
+	t.Cleanup(func() {
+		k.batch.Close()
+		e.Close()
+	})
+	return k
+}
+
+func (k *task) ctx() state.BuildContext {
+	return state.BuildContext{ApplicationID: "app", TaskID: "0_0", Batch: k.batch, Changelog: k.log, Time: k.clock}
+}
+
+// take returns the changelog records of store s logged since the last
+// take, rendered, and forgets them.
+func (k *task) take(s string) string {
+	rs := k.log.Records[s]
+	k.log.Records[s] = nil
+	return records(rs)
+}
+
+// listen sets a flush listener on s that renders every call into events.
+func listen[V any](t *testing.T, s *state.KeyValueStore[string, V], events *[]string) {
+	t.Helper()
+	if !s.SetFlushListener(func(key string, nv, ov V, newNull, oldNull bool) error {
+		ev := key + ": "
+		if newNull {
+			ev += "null"
+		} else {
+			ev += short(nv)
+		}
+		if oldNull {
+			ev += " (was null)"
+		} else {
+			ev += " (was " + short(ov) + ")"
+		}
+		*events = append(*events, ev)
+		return nil
+	}) {
+		t.Fatal("SetFlushListener = false on a cached store")
+	}
+}
+
+// short renders a value up to its first '.', the padding of big values.
+func short(v any) string {
+	s := fmt.Sprint(v)
+	s, _, _ = strings.Cut(s, ".")
+	return s
+}
+
+// take returns and clears the events.
+func take(events *[]string) string {
+	out := strings.Join(*events, ", ")
+	*events = nil
+	return out
+}
+
+// TestCacheCoalescesWrites checks that the writes of a key between flushes
+// reach the changelog and the flush listener once, with the last value and
+// the value it replaces.
+func TestCacheCoalescesWrites(t *testing.T) {
+	k := newTask(t)
+	s, err := state.KeyValue("s", serde.String(), serde.String()).BuildKeyValue(k.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	listen(t, s, &events)
+
+	steps := []struct {
+		name          string
+		do            func()
+		log, listened string // after the step's Flush
+	}{
+		{"first interval", func() {
+			must(t, s.Put("k", "1"))
+			must(t, s.Put("k", "2"))
+			must(t, s.Put("j", "x"))
+			must(t, s.Put("k", "3"))
+		}, `["k"="3" "j"="x"]`, `k: 3 (was null), j: x (was null)`},
+		{"update", func() {
+			must(t, s.Put("k", "4"))
+			must(t, s.Put("k", "5"))
+		}, `["k"="5"]`, `k: 5 (was 3)`},
+		{"delete a cached key", func() {
+			must(t, s.Delete("k"))
+			if _, found, err := s.Get("k"); found || err != nil {
+				t.Errorf("Get(k) after Delete = %v, %v", found, err)
+			}
+		}, `["k"=nil]`, `k: null (was 5)`},
+		{"delete then put", func() {
+			must(t, s.Delete("j"))
+			must(t, s.Put("j", "y"))
+		}, `["j"="y"]`, `j: y (was x)`},
+		{"nothing written", func() {}, `[]`, ``},
+		{"only reads", func() {
+			s.Get("j")
+			s.Get("absent")
+		}, `[]`, ``},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := k.take("s"); got != "[]" {
+			t.Errorf("%s: logged %s before the Flush, want nothing", st.name, got)
+		}
+		if got := take(&events); got != "" {
+			t.Errorf("%s: flush listener got %s before the Flush, want nothing", st.name, got)
+		}
+		must(t, s.Flush())
+		if got := k.take("s"); got != st.log {
+			t.Errorf("%s: the Flush logged %s, want %s", st.name, got, st.log)
+		}
+		if got := take(&events); got != st.listened {
+			t.Errorf("%s: the Flush told the listener %s, want %s", st.name, got, st.listened)
+		}
+	}
+
+	// A key put then deleted in one interval, absent below: nothing to
+	// tell downstream, and no value on the changelog.
+	must(t, s.Put("n", "1"))
+	must(t, s.Delete("n"))
+	must(t, s.Flush())
+	if got := take(&events); got != "" {
+		t.Errorf("put then delete of a new key: the listener got %s, want nothing", got)
+	}
+	for _, r := range k.log.Records["s"] {
+		if r.Value != nil {
+			t.Errorf("put then delete of a new key logged %q=%q", r.Key, r.Value)
+		}
+	}
+}
+
+// TestCacheEviction checks that a full cache writes its dirty entries down
+// in least-recently-used order, through the changelog and the flush
+// listener, and drops clean ones silently.
+func TestCacheEviction(t *testing.T) {
+	// Values of 2,000 bytes and a cache of 7,500: three entries fit, four
+	// do not, whatever the per-entry overhead (up to ~400 bytes).
+	val := func(tag string) string { return tag + strings.Repeat(".", 2000-len(tag)) }
+	k := newTask(t)
+	s, err := state.KeyValue("s", serde.String(), serde.String(), state.WithCache(7500)).BuildKeyValue(k.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	listen(t, s, &events)
+	logged := func() string {
+		var out []string
+		for _, r := range k.log.Records["s"] {
+			if r.Value == nil {
+				out = append(out, string(r.Key)+"=nil")
+			} else {
+				out = append(out, string(r.Key)+"="+short(string(r.Value)))
+			}
+		}
+		k.log.Records["s"] = nil
+		return strings.Join(out, " ")
+	}
+
+	steps := []struct {
+		name          string
+		do            func()
+		log, listened string
+	}{
+		{"three fit", func() {
+			must(t, s.Put("k1", val("v1")))
+			must(t, s.Put("k2", val("v2")))
+			must(t, s.Put("k3", val("v3")))
+		}, "", ""},
+		{"a fourth evicts the least recently used, k1 read since", func() {
+			if v, found, err := s.Get("k1"); !found || err != nil || short(v) != "v1" {
+				t.Fatalf("Get(k1) = %s, %v, %v", short(v), found, err)
+			}
+			must(t, s.Put("k4", val("v4")))
+		}, "k2=v2", "k2: v2 (was null)"},
+		{"a fifth", func() { must(t, s.Put("k5", val("v5"))) }, "k3=v3", "k3: v3 (was null)"},
+		{"an update of a cached key evicts nothing", func() { must(t, s.Put("k1", val("v1b"))) }, "", ""},
+		{"flush: the dirty entries in the order they became dirty", func() { must(t, s.Flush()) },
+			"k1=v1b k4=v4 k5=v5", "k1: v1b (was null), k4: v4 (was null), k5: v5 (was null)"},
+		{"clean entries are dropped silently", func() {
+			must(t, s.Put("k2", val("v2b")))
+			must(t, s.Put("k3", val("v3b")))
+			must(t, s.Put("k6", val("v6")))
+		}, "", ""},
+		{"an evicted update reports the value below", func() { must(t, s.Put("k7", val("v7"))) }, "k2=v2b", "k2: v2b (was v2)"},
+		{"a delete of a cached key", func() {
+			must(t, s.Delete("k3"))
+			if _, found, err := s.Get("k3"); found || err != nil {
+				t.Fatalf("Get(k3) after Delete = %v, %v", found, err)
+			}
+			must(t, s.Flush())
+		}, "k3=nil k6=v6 k7=v7", "k3: null (was v3), k6: v6 (was null), k7: v7 (was null)"},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := logged(); got != st.log {
+			t.Errorf("%s: logged %q, want %q", st.name, got, st.log)
+		}
+		if got := take(&events); got != st.listened {
+			t.Errorf("%s: the listener got %q, want %q", st.name, got, st.listened)
+		}
+	}
+	// Every write reached the batch, evicted or flushed.
+	must(t, k.batch.Commit(nil))
+	raw, err := storetest.Contents(k.engine.Reader(state.StorePartition{Store: "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, key := range slices.Sorted(maps.Keys(raw)) {
+		got = append(got, key+"="+short(string(raw[key])))
+	}
+	if want := "k1=v1b k2=v2b k4=v4 k5=v5 k6=v6 k7=v7"; strings.Join(got, " ") != want {
+		t.Errorf("committed %s, want %s", strings.Join(got, " "), want)
+	}
+}
+
+// TestCacheScansSeeDirtyWrites checks that range queries of a cached store
+// see its dirty writes, and a dirty delete of a key stored below: they
+// flush the dirty entries first.
+func TestCacheScansSeeDirtyWrites(t *testing.T) {
+	scans := []struct {
+		name string
+		scan func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string]
+		want string
+	}{
+		{"All", (*state.KeyValueStore[string, string]).All, `"a"="1" "ab"="2" "b"="3" `},
+		{"ReverseAll", (*state.KeyValueStore[string, string]).ReverseAll, `"b"="3" "ab"="2" "a"="1" `},
+		{"Range", func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string] {
+			return s.Range("a", "b")
+		}, `"a"="1" "ab"="2" `},
+		{"ReverseRange", func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string] {
+			return s.ReverseRange("ab", "c")
+		}, `"b"="3" "ab"="2" `},
+		{"PrefixScan", func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string] {
+			return s.PrefixScan([]byte("a"))
+		}, `"a"="1" "ab"="2" `},
+	}
+	for _, sc := range scans {
+		t.Run(sc.name, func(t *testing.T) {
+			k := newTask(t)
+			s, err := state.KeyValue("s", serde.String(), serde.String()).BuildKeyValue(k.ctx())
+			if err != nil {
+				t.Fatal(err)
+			}
+			must(t, s.Put("a-gone", "1"))
+			must(t, s.Flush())
+			must(t, k.batch.Commit(nil))
+			k.take("s")
+			var events []string
+			listen(t, s, &events)
+
+			must(t, s.Put("b", "3"))
+			must(t, s.Put("a", "1"))
+			must(t, s.Put("ab", "2"))
+			must(t, s.Delete("a-gone"))
+			if got := render(sc.scan(s)); got != sc.want {
+				t.Errorf("%s over dirty writes = %s, want %s", sc.name, got, sc.want)
+			}
+			// The scan flushed the dirty entries: logged and told.
+			if got := k.take("s"); got != `["b"="3" "a"="1" "ab"="2" "a-gone"=nil]` {
+				t.Errorf("the scan logged %s", got)
+			}
+			if got := take(&events); got != "b: 3 (was null), a: 1 (was null), ab: 2 (was null), a-gone: null (was 1)" {
+				t.Errorf("the scan told the listener %s", got)
+			}
+		})
+	}
+}
+
+// TestSetFlushListener checks the typed flush listener: decoded keys and
+// values, the null flags, errors, and when it is refused.
+func TestSetFlushListener(t *testing.T) {
+	noop := func(string, int64, int64, bool, bool) error { return nil }
+	for _, tt := range []struct {
+		name string
+		opts []state.Option
+		want bool
+	}{
+		{"default cache", nil, true},
+		{"no cache", []state.Option{state.WithCache(0)}, false},
+		{"cache and TTL", []state.Option{state.WithTTL(time.Hour)}, true},
+		{"TTL without cache", []state.Option{state.WithTTL(time.Hour), state.WithCache(0)}, false},
+		{"cache, not logged", []state.Option{state.WithoutLogging()}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newTask(t)
+			s, err := state.KeyValue("s", serde.String(), serde.Int64(), tt.opts...).BuildKeyValue(k.ctx())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.SetFlushListener(noop); got != tt.want {
+				t.Fatalf("SetFlushListener = %v, want %v", got, tt.want)
+			}
+			if !tt.want {
+				return
+			}
+			// Int64 values decode only from exactly 8 bytes: the TTL's
+			// time header must not reach the listener.
+			type call struct {
+				key              string
+				nv, ov           int64
+				newNull, oldNull bool
+			}
+			var calls []call
+			s.SetFlushListener(func(key string, nv, ov int64, newNull, oldNull bool) error {
+				calls = append(calls, call{key, nv, ov, newNull, oldNull})
+				return nil
+			})
+			must(t, s.Put("x", 1))
+			must(t, s.Put("y", 0)) // a zero value is not null
+			must(t, s.Flush())
+			must(t, s.Put("x", 2))
+			must(t, s.Delete("y"))
+			must(t, s.Flush())
+			want := []call{
+				{"x", 1, 0, false, true}, // insert: old is null
+				{"y", 0, 0, false, true},
+				{"x", 2, 1, false, false}, // update
+				{"y", 0, 0, true, false},  // delete: new is null
+			}
+			if !slices.Equal(calls, want) {
+				t.Errorf("listener calls %+v, want %+v", calls, want)
+			}
+
+			// The listener's error fails the Flush.
+			boom := errors.New("boom")
+			s.SetFlushListener(func(string, int64, int64, bool, bool) error { return boom })
+			must(t, s.Put("x", 3))
+			if err := s.Flush(); !errors.Is(err, boom) {
+				t.Errorf("Flush with a failing listener: %v, want boom", err)
+			}
+		})
+	}
+}
+
+// TestClosedStore checks that a built store, with or without a cache,
+// fails every operation after Close with ErrClosed, and ends iterators
+// opened before.
+func TestClosedStore(t *testing.T) {
+	for _, opts := range [][]state.Option{
+		{state.WithCache(0)},
+		nil,
+		{state.WithTTL(time.Hour)},
+		{state.WithTTL(time.Hour), state.WithCache(0), state.WithoutLogging()},
+	} {
+		k := newTask(t)
+		s, err := state.KeyValue("s", serde.String(), serde.String(), opts...).BuildKeyValue(k.ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%d options", len(opts))
+		must(t, s.Put("a", "1"))
+		must(t, s.Put("b", "2"))
+		open := s.All()
+		if !open.Next() {
+			t.Fatalf("%s: All before Close: %v", name, open.Err())
+		}
+		must(t, s.Close())
+		must(t, s.Close()) // idempotent
+		if s.Name() != "s" {
+			t.Errorf("%s: Name after Close = %q", name, s.Name())
+		}
+		if open.Next() || !errors.Is(open.Err(), state.ErrClosed) || !errors.Is(open.Close(), state.ErrClosed) {
+			t.Errorf("%s: an iterator advanced after Close: error %v, want ErrClosed", name, open.Err())
+		}
+		_, _, getErr := s.Get("a")
+		_, countErr := s.ApproximateCount()
+		for op, err := range map[string]error{
+			"Get":              getErr,
+			"Put":              s.Put("c", "3"),
+			"Delete":           s.Delete("a"),
+			"Flush":            s.Flush(),
+			"ApproximateCount": countErr,
+			"All":              s.All().Close(),
+			"Range":            s.Range("a", "z").Close(),
+			"ReverseRange":     s.ReverseRange("a", "z").Close(),
+			"PrefixScan":       s.PrefixScan([]byte("a")).Close(),
+		} {
+			if !errors.Is(err, state.ErrClosed) {
+				t.Errorf("%s: %s after Close: error %v, want ErrClosed", name, op, err)
+			} else if !strings.HasPrefix(err.Error(), "state: ") || !strings.Contains(err.Error(), `"s"`) {
+				t.Errorf("%s: %s after Close: error %q does not name the package and the store", name, op, err)
+			}
+		}
+		// Nothing written after Close reached the batch or the changelog.
+		if v, found, _ := k.batch.Store(state.StorePartition{Store: "s"}).Get([]byte("c")); found {
+			t.Errorf("%s: Put after Close reached the batch: %q", name, v)
+		}
+	}
+}
+
+// TestCacheListenerWritesToItsStore checks a flush listener that writes to
+// the store it listens to (a processor downstream of a table that updates
+// the table's store): the writes it makes while the cache flushes or
+// evicts wait, dirty, for the next flush, and nothing is lost.
+func TestCacheListenerWritesToItsStore(t *testing.T) {
+	t.Run("flush", func(t *testing.T) {
+		k := newTask(t)
+		s, err := state.KeyValue("s", serde.String(), serde.String()).BuildKeyValue(k.ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetFlushListener(func(key, nv, _ string, _, _ bool) error {
+			if key == "a" {
+				return s.Put("b", "from a's flush")
+			}
+			return nil
+		})
+		must(t, s.Put("a", "1"))
+		must(t, s.Flush())
+		if got := k.take("s"); got != `["a"="1"]` {
+			t.Errorf("flush 1 logged %s", got)
+		}
+		must(t, s.Flush())
+		if got := k.take("s"); got != `["b"="from a's flush"]` {
+			t.Errorf("flush 2 logged %s, want the listener's write", got)
+		}
+		must(t, s.Put("b", "2"))
+		must(t, s.Flush())
+		if got := k.take("s"); got != `["b"="2"]` {
+			t.Errorf("flush 3 logged %s, want b's update", got)
+		}
+	})
+	t.Run("eviction", func(t *testing.T) {
+		// Three entries fit (see TestCacheEviction): almost every Put
+		// evicts, and the listener's Put evicts again, inside the eviction.
+		val := func(tag string) string { return tag + strings.Repeat(".", 2000-len(tag)) }
+		k := newTask(t)
+		s, err := state.KeyValue("s", serde.String(), serde.String(), state.WithCache(7500)).BuildKeyValue(k.ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each write of kN that reaches the store is copied to zN.
+		s.SetFlushListener(func(key, nv, _ string, newNull, _ bool) error {
+			if strings.HasPrefix(key, "z") || newNull {
+				return nil
+			}
+			return s.Put("z"+key, nv)
+		})
+		want := map[string]string{}
+		for i := range 60 {
+			key := fmt.Sprintf("k%d", i*7%10)
+			v := val(fmt.Sprint(i))
+			must(t, s.Put(key, v))
+			want[key], want["z"+key] = v, v
+		}
+		must(t, s.Flush()) // the last writes of kN, and their copies
+		must(t, s.Flush()) // the copies made during the first Flush
+		got, err := storetest.Contents(k.batch.Store(state.StorePartition{Store: "s"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotStrings := map[string]string{}
+		for key, v := range got {
+			gotStrings[key] = short(string(v))
+		}
+		wantStrings := map[string]string{}
+		for key, v := range want {
+			wantStrings[key] = short(v)
+		}
+		if !maps.Equal(gotStrings, wantStrings) {
+			t.Errorf("the batch holds %v\nwant %v", gotStrings, wantStrings)
+		}
+		if d := storetest.Diff(got, storetest.Fold(k.log.Records["s"])); d != "" {
+			t.Errorf("the batch differs from the changelog: %s", d)
+		}
+		for key, v := range want {
+			if got, found, err := s.Get(key); err != nil || !found || got != v {
+				t.Errorf("Get(%s) = %s, %v, %v; want %s", key, short(got), found, err, short(v))
+			}
+		}
+	})
+}
