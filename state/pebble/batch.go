@@ -1,10 +1,8 @@
 package pebble
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -38,7 +36,6 @@ type batch struct {
 	views  map[state.StorePartition]*view
 	iters  map[*iterator]struct{} // open iterators, closed by Close
 	key    []byte                 // scratch: a prefixed key, copied by pebble
-	ops    []op                   // scratch for sorted
 }
 
 var _ state.Batch = (*batch)(nil)
@@ -77,15 +74,7 @@ func (b *batch) Commit(checkpoints map[state.StorePartition]int64) error {
 	}
 	ib := b.cur
 	target := ib.b
-	if ib.b.Count() >= sortThreshold {
-		var err error
-		target, err = b.sorted(ib.b, len(checkpoints))
-		if err != nil {
-			b.renew(false)
-			return fmt.Errorf("pebble: commit batch: %w", err)
-		}
-		defer target.Close()
-	} else if ib.iters > 0 {
+	if ib.iters > 0 {
 		// Open iterators read ib.b: commit a copy, since a large batch
 		// gives its memory to the DB.
 		target = e.db.NewBatchWithSize(len(ib.b.Repr()) + len(checkpoints)*64)
@@ -158,53 +147,4 @@ func (b *batch) Close() error {
 		return fmt.Errorf("pebble: close batch: %w", err)
 	}
 	return nil
-}
-
-const sortThreshold = 32
-
-type op struct {
-	kind       pebbledb.InternalKeyKind
-	key, value []byte
-}
-
-// sorted returns a plain batch with the last write of every key of src, in
-// key order: the memtable inserts sorted keys much faster (its skiplist
-// inserter resumes from the previous key), and overwritten values never
-// reach it.
-func (b *batch) sorted(src *pebbledb.Batch, extra int) (*pebbledb.Batch, error) {
-	ops := b.ops[:0]
-	r := src.Reader()
-	for {
-		kind, key, value, ok, err := r.Next()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		ops = append(ops, op{kind, key, value})
-	}
-	slices.SortStableFunc(ops, func(x, y op) int { return bytes.Compare(x.key, y.key) })
-	dst := b.engine.db.NewBatchWithSize(len(src.Repr()) + extra*64)
-	for i, o := range ops {
-		if i+1 < len(ops) && bytes.Equal(o.key, ops[i+1].key) {
-			continue // overwritten later in the batch
-		}
-		var err error
-		switch o.kind {
-		case pebbledb.InternalKeyKindSet:
-			err = dst.Set(o.key, o.value, nil)
-		case pebbledb.InternalKeyKindDelete:
-			err = dst.Delete(o.key, nil)
-		default:
-			err = fmt.Errorf("unexpected %v in a batch", o.kind)
-		}
-		if err != nil {
-			dst.Close()
-			return nil, err
-		}
-	}
-	clear(ops)
-	b.ops = ops[:0]
-	return dst, nil
 }
