@@ -288,6 +288,9 @@ func (t *Task) CompleteCommit(changelogEnds map[TopicPartition]int64) error {
 			checkpoints[sp] = end
 		}
 	}
+	if len(t.stores) == 0 {
+		return nil
+	}
 	if err := t.batch.Commit(checkpoints); err != nil {
 		return fmt.Errorf("task %s: commit stores: %w", t.id, err)
 	}

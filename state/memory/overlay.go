@@ -78,7 +78,11 @@ func (b *batch) Commit(checkpoints map[state.StorePartition]int64) error {
 // reset empties the batch. The old overlays are left to the iterators that
 // still read them, and to the garbage collector.
 func (b *batch) reset() {
-	b.overlays = map[state.StorePartition]*Store{}
+	if len(b.overlays) == 0 && b.overlays != nil {
+		b.writes = 0
+		return
+	}
+	b.overlays = map[state.StorePartition]*Store{} // open iterators keep the old overlays
 	b.writes = 0
 }
 
