@@ -856,3 +856,37 @@ func TestWithoutLogging(t *testing.T) {
 		}
 	})
 }
+
+// A named grouping aggregated twice shares one repartition topic, as in
+// Kafka Streams.
+func TestNamedGroupingAggregatedTwice(t *testing.T) {
+	b := dsl.NewBuilder()
+	g := b.Stream("in", serde.String(), serde.String()).
+		SelectKey(func(_, v string) string { return v }).
+		GroupByKey(dsl.Named("by-value"))
+	g.Count(dsl.Named("counts")).ToStream().To("counts")
+	g.Reduce(func(a, v string) string { return a + v }, dsl.Named("concat")).ToStream().To("concat")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if its := topo.InternalTopics(); len(its) != 1 || its[0].Name != "by-value-repartition" {
+		t.Fatalf("internal topics = %v, want one, by-value-repartition", its)
+	}
+	d, err := streamtest.New(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	in := d.InputTopic("in", serde.String(), serde.String())
+	for _, v := range []string{"a", "b", "a"} {
+		if err := in.Pipe("k", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, _ := d.OutputTopic("counts", serde.String(), serde.Int64()).ReadAll()
+	concat, _ := d.OutputTopic("concat", serde.String(), serde.String()).ReadAll()
+	if fmt.Sprint(counts) != "[{a 1} {b 1} {a 2}]" || fmt.Sprint(concat) != "[{a a} {b b} {a aa}]" {
+		t.Errorf("counts = %v, concat = %v", counts, concat)
+	}
+}

@@ -42,6 +42,9 @@ type Builder struct {
 	index        int
 	requireNames bool
 	errs         []error
+	// repartitions maps a named grouping (its stream's node and name) to the
+	// source node reading its repartition topic.
+	repartitions map[string]string
 	// stores are the WithStores connections of Process nodes, made by
 	// Build so that AddStore may come before or after the Process.
 	stores []storeUse
@@ -60,7 +63,7 @@ func RequireNames() BuilderOption { return func(b *Builder) { b.requireNames = t
 
 // NewBuilder returns an empty Builder.
 func NewBuilder(opts ...BuilderOption) *Builder {
-	b := &Builder{topo: processor.NewTopology()}
+	b := &Builder{topo: processor.NewTopology(), repartitions: map[string]string{}}
 	for _, o := range opts {
 		o(b)
 	}

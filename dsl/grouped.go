@@ -48,7 +48,16 @@ func (g GroupedStream[K, V]) input(op, base string) Stream[K, V] {
 	if !g.s.needSerdes(op) {
 		return g.s
 	}
-	return g.s.repartitionAs(name, 0)
+	// A named grouping aggregated more than once shares its repartition topic.
+	key := g.s.node + "\x00" + name
+	if src, ok := g.s.b.repartitions[key]; ok {
+		return Stream[K, V]{b: g.s.b, node: src, keys: g.s.keys, values: g.s.values}
+	}
+	out := g.s.repartitionAs(name, 0)
+	if g.name != "" {
+		g.s.b.repartitions[key] = out.node
+	}
+	return out
 }
 
 // Count counts the records of each key into a table. Records with a null

@@ -35,7 +35,8 @@ type Engine interface {
 	// Reader returns a read-only view of sp's committed state (interactive
 	// queries, tests); its writes fail.
 	Reader(sp StorePartition) KeyValueBytesStore
-	// Drop deletes sp's data and checkpoint (a range delete on disk).
+	// Drop deletes sp's data and checkpoint (a range delete on disk). No
+	// open batch may hold writes for sp: a later Commit would bring them back.
 	Drop(sp StorePartition) error
 	// Close releases the engine. Batches and readers must be done first.
 	Close() error
@@ -47,12 +48,15 @@ type Engine interface {
 type Batch interface {
 	// Store returns the byte store of sp within this batch: reads see the
 	// batch over the committed state, writes go to the batch. Its Flush and
-	// Close do nothing; the Batch owns the writes.
+	// Close do nothing; the Batch owns the writes. Like the batch, it is
+	// used from the owner's goroutine only.
 	Store(sp StorePartition) KeyValueBytesStore
 	// Len is the number of writes pending.
 	Len() int
 	// Commit applies every pending write and the given checkpoints atomically,
-	// then empties the batch for the next interval.
+	// then empties the batch for the next interval. If it fails, the batch is
+	// emptied all the same and no checkpoint moved: restoring from the
+	// changelog makes up for the lost writes.
 	Commit(checkpoints map[StorePartition]int64) error
 	// Abort drops every pending write; the batch stays usable.
 	Abort()

@@ -9,9 +9,9 @@ package state
 // value is null, so Put(k, nil) deletes k, like a tombstone on the changelog,
 // while an empty non-nil value is stored and read back as empty and non-nil.
 //
-// Threading: writes (Put, Delete) come from the owning task's goroutine only;
-// reads (Get, the iterators, ApproximateCount) may run concurrently with them
-// from other goroutines.
+// Threading: a store built for a task (over its batch, with a cache) is used
+// from the task's goroutine only. Backends' own stores (memory.Store, the
+// views of Engine.Reader) also allow reads concurrent with writes.
 type KeyValueBytesStore interface {
 	Store
 

@@ -14,10 +14,12 @@
 //
 // # Ownership and threading
 //
-// A Store instance belongs to one task: one partition of one sub-topology.
-// Writes come from that task's goroutine only. Reads (Get, iterators,
-// ApproximateCount) may come concurrently from other goroutines, such as
-// interactive queries; every implementation must allow that.
+// A Store instance belongs to one task: one partition of one sub-topology,
+// and is used from that task's goroutine only: its record cache and its
+// batch are not shared. Other goroutines (interactive queries) read the
+// committed state through Engine.Reader, whose views are safe for concurrent
+// use. A byte store standing alone, such as a memory.Store, allows reads
+// concurrent with the owner's writes.
 package state
 
 import (
