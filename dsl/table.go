@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"time"
+
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/serde"
 	"github.com/gregorstream/gregor/state"
@@ -158,10 +160,10 @@ type tableForwarder[K, V any] struct {
 
 func (f *tableForwarder[K, V]) init(ctx processor.Context[K, Change[V]], rows *state.TimestampedKeyValueStore[K, V]) {
 	f.next = processor.Forwarder(ctx)
-	f.cached = rows.SetFlushListener(func(k K, nv, ov state.ValueAndTimestamp[V], newNull, oldNull bool) error {
+	f.cached = rows.SetFlushListener(func(k K, nv, ov state.ValueAndTimestamp[V], newNull, oldNull bool, written time.Time) error {
 		ts := nv.Timestamp
 		if newNull {
-			ts = ctx.CurrentStreamTime()
+			ts = written
 		}
 		return f.next(processor.Record[K, Change[V]]{Key: k, Timestamp: ts,
 			Value: Change[V]{New: nv.Value, HasNew: !newNull, Old: ov.Value, HasOld: !oldNull}})

@@ -446,7 +446,6 @@ func TestTableCacheWriteThenDelete(t *testing.T) {
 // tombstone's timestamp, as Kafka Streams forwards a cached entry with the
 // record context that wrote it, and as the table does without the cache.
 func TestTableCacheDeleteTimestamp(t *testing.T) {
-	t.Skip("KNOWN ISSUE: dsl/table.go tableForwarder forwards a delete flushed by the cache with the stream time of the flush (the cache keeps no timestamp for a delete); remove this Skip once the cache keeps each entry's record time")
 	b := dsl.NewBuilder()
 	b.Table("users", serde.String(), serde.String(), dsl.Named("users")).ToStream().To("out")
 	d := run(t, b, streamtest.CommitEvery(100))

@@ -101,15 +101,15 @@ func (b *KeyValueBuilder[K, V]) BuildKeyValue(ctx BuildContext) (*KeyValueStore[
 		return nil, fmt.Errorf("state: build key-value store %q for task %q: a TTL needs the build context's Time: %w", b.name, ctx.TaskID, ErrInvalidBuilder)
 	}
 	var bytes KeyValueBytesStore = &view{inner: ctx.Batch.Store(StorePartition{Store: b.name, Partition: ctx.Partition}), name: b.name}
+	clock := &storeClock{src: ctx.Time}
+	if clock.src == nil {
+		clock.src = zeroTime{}
+	}
 	if !b.opts.noLogging && ctx.Changelog != nil {
-		clock := ctx.Time
-		if clock == nil {
-			clock = zeroTime{}
-		}
 		bytes = &changelogging{KeyValueBytesStore: bytes, w: ctx.Changelog, clock: clock}
 	}
 	if b.opts.cache > 0 {
-		bytes = newCaching(bytes, b.opts.cache)
+		bytes = newCaching(bytes, b.opts.cache, clock)
 	}
 	if b.opts.ttl > 0 {
 		bytes = &expiring{inner: bytes, ttl: b.opts.ttl, clock: ctx.Time}

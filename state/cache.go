@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"time"
 )
 
 // DefaultCacheBytes is the record cache size of a store-partition unless
@@ -27,13 +28,15 @@ type caching struct {
 	entries  map[string]*cacheEntry
 	head     cacheEntry // sentinel of the LRU list: head.next is the most recent
 	dirty    []*cacheEntry
-	listener func(key, newValue, oldValue []byte) error
+	listener func(key, newValue, oldValue []byte, ts time.Time) error
+	clock    *storeClock
 }
 
 type cacheEntry struct {
 	key   string
 	value []byte // nil: the key is absent (deleted, or not found below)
 	dirty bool
+	ts    time.Time // the record time of the last write
 	// below is the value the layers below hold, when known (the entry was
 	// read from them, or flushed): the old value a flush reports.
 	below      []byte
@@ -41,13 +44,13 @@ type cacheEntry struct {
 	prev, next *cacheEntry
 }
 
-func newCaching(inner KeyValueBytesStore, max int) *caching {
-	c := &caching{inner: inner, max: max, entries: map[string]*cacheEntry{}}
+func newCaching(inner KeyValueBytesStore, max int, clock *storeClock) *caching {
+	c := &caching{inner: inner, max: max, entries: map[string]*cacheEntry{}, clock: clock}
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c
 }
 
-func (c *caching) setFlushListener(fn func(key, newValue, oldValue []byte) error) bool {
+func (c *caching) setFlushListener(fn func(key, newValue, oldValue []byte, ts time.Time) error) bool {
 	c.listener = fn
 	return true
 }
@@ -122,6 +125,9 @@ func (c *caching) insert(key, value []byte, dirty bool) (*cacheEntry, error) {
 	}
 	e.value = value
 	c.size += len(value)
+	if dirty {
+		e.ts = c.clock.RecordTime()
+	}
 	if dirty && !e.dirty {
 		e.dirty = true
 		c.dirty = append(c.dirty, e)
@@ -157,6 +163,7 @@ func (c *caching) evict() error {
 
 func (c *caching) flushEntry(e *cacheEntry) error {
 	e.dirty = false
+	defer c.clock.pin(e.ts)()
 	key := []byte(e.key)
 	old := e.below
 	if c.listener != nil && !e.belowKnown {
@@ -180,7 +187,7 @@ func (c *caching) flushEntry(e *cacheEntry) error {
 	}
 	e.below, e.belowKnown = e.value, true
 	if c.listener != nil && (old != nil || e.value != nil) {
-		return c.listener(key, e.value, old)
+		return c.listener(key, e.value, old, e.ts)
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func (k *task) take(s string) string {
 // listen sets a flush listener on s that renders every call into events.
 func listen[V any](t *testing.T, s *state.KeyValueStore[string, V], events *[]string) {
 	t.Helper()
-	if !s.SetFlushListener(func(key string, nv, ov V, newNull, oldNull bool) error {
+	if !s.SetFlushListener(func(key string, nv, ov V, newNull, oldNull bool, _ time.Time) error {
 		ev := key + ": "
 		if newNull {
 			ev += "null"
@@ -299,7 +299,7 @@ func TestCacheScansSeeDirtyWrites(t *testing.T) {
 // TestSetFlushListener checks the typed flush listener: decoded keys and
 // values, the null flags, errors, and when it is refused.
 func TestSetFlushListener(t *testing.T) {
-	noop := func(string, int64, int64, bool, bool) error { return nil }
+	noop := func(string, int64, int64, bool, bool, time.Time) error { return nil }
 	for _, tt := range []struct {
 		name string
 		opts []state.Option
@@ -331,7 +331,7 @@ func TestSetFlushListener(t *testing.T) {
 				newNull, oldNull bool
 			}
 			var calls []call
-			s.SetFlushListener(func(key string, nv, ov int64, newNull, oldNull bool) error {
+			s.SetFlushListener(func(key string, nv, ov int64, newNull, oldNull bool, _ time.Time) error {
 				calls = append(calls, call{key, nv, ov, newNull, oldNull})
 				return nil
 			})
@@ -353,7 +353,7 @@ func TestSetFlushListener(t *testing.T) {
 
 			// The listener's error fails the Flush.
 			boom := errors.New("boom")
-			s.SetFlushListener(func(string, int64, int64, bool, bool) error { return boom })
+			s.SetFlushListener(func(string, int64, int64, bool, bool, time.Time) error { return boom })
 			must(t, s.Put("x", 3))
 			if err := s.Flush(); !errors.Is(err, boom) {
 				t.Errorf("Flush with a failing listener: %v, want boom", err)
@@ -429,7 +429,7 @@ func TestCacheListenerWritesToItsStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.SetFlushListener(func(key, nv, _ string, _, _ bool) error {
+		s.SetFlushListener(func(key, nv, _ string, _, _ bool, _ time.Time) error {
 			if key == "a" {
 				return s.Put("b", "from a's flush")
 			}
@@ -460,7 +460,7 @@ func TestCacheListenerWritesToItsStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Each write of kN that reaches the store is copied to zN.
-		s.SetFlushListener(func(key, nv, _ string, newNull, _ bool) error {
+		s.SetFlushListener(func(key, nv, _ string, newNull, _ bool, _ time.Time) error {
 			if strings.HasPrefix(key, "z") || newNull {
 				return nil
 			}

@@ -46,8 +46,34 @@ func (c *changelogging) Put(key, value []byte) error {
 
 func (c *changelogging) Delete(key []byte) error { return c.Put(key, nil) }
 
+// storeClock is a store's TimeSource: the task's, except while the record
+// cache flushes an entry, when RecordTime is the time of the record that
+// wrote it, so the changelog and downstream get the row's time, not the
+// commit's.
+type storeClock struct {
+	src    TimeSource
+	at     time.Time
+	pinned bool
+}
+
+func (c *storeClock) RecordTime() time.Time {
+	if c.pinned {
+		return c.at
+	}
+	return c.src.RecordTime()
+}
+
+func (c *storeClock) StreamTime() time.Time { return c.src.StreamTime() }
+
+// pin makes RecordTime return ts until the returned function is called.
+func (c *storeClock) pin(ts time.Time) (unpin func()) {
+	at, pinned := c.at, c.pinned
+	c.at, c.pinned = ts, true
+	return func() { c.at, c.pinned = at, pinned }
+}
+
 // flushListener is implemented by the layers that can report the writes
 // they pass down late (the record cache, and the layers above it).
 type flushListener interface {
-	setFlushListener(fn func(key, newValue, oldValue []byte) error) bool
+	setFlushListener(fn func(key, newValue, oldValue []byte, ts time.Time) error) bool
 }

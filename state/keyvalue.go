@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gregorstream/gregor/serde"
 )
@@ -281,16 +282,17 @@ func (it *KeyValueIterator[K, V]) Close() error {
 
 // SetFlushListener asks to be told of the writes the record cache passes
 // down, when the task commits or the cache evicts: fn receives the key, the
-// new value (null for a delete) and the value it replaces (null if none).
+// new value (null for a delete), the value it replaces (null if none) and
+// the timestamp of the record that made the write.
 // It returns false when the store has no cache, in which case every write
 // passes down at once and the caller must forward it itself, as Kafka
 // Streams' TimestampedTupleForwarder does.
-func (s *KeyValueStore[K, V]) SetFlushListener(fn func(key K, newValue, oldValue V, newNull, oldNull bool) error) bool {
+func (s *KeyValueStore[K, V]) SetFlushListener(fn func(key K, newValue, oldValue V, newNull, oldNull bool, ts time.Time) error) bool {
 	fl, ok := s.bytes.(flushListener)
 	if !ok {
 		return false
 	}
-	return fl.setFlushListener(func(kb, nb, ob []byte) error {
+	return fl.setFlushListener(func(kb, nb, ob []byte, ts time.Time) error {
 		k, err := s.keys.Deserialize(s.topic, kb)
 		if err != nil {
 			return s.errorf("flush", fmt.Errorf("decode key: %w", err))
@@ -306,6 +308,6 @@ func (s *KeyValueStore[K, V]) SetFlushListener(fn func(key K, newValue, oldValue
 				return s.errorf("flush", fmt.Errorf("decode old value: %w", err))
 			}
 		}
-		return fn(k, nv, ov, nb == nil, ob == nil)
+		return fn(k, nv, ov, nb == nil, ob == nil, ts)
 	})
 }

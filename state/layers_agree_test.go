@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -231,7 +232,7 @@ func (s *side) build(t *rapid.T, spec storeSpec, clock state.TimeSource) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listening := s.store.SetFlushListener(func(k, nv, ov string, newNull, oldNull bool) error {
+	listening := s.store.SetFlushListener(func(k, nv, ov string, newNull, oldNull bool, _ time.Time) error {
 		s.events = append(s.events, fmt.Sprintf("%q: %q %v (was %q %v)", k, nv, newNull, ov, oldNull))
 		// The old value is the last new value told for the key: what
 		// downstream holds (a table's subtractor relies on it).

@@ -116,7 +116,7 @@ func (e *expiring) sweep() error {
 	return nil
 }
 
-func (e *expiring) setFlushListener(fn func(key, newValue, oldValue []byte) error) bool {
+func (e *expiring) setFlushListener(fn func(key, newValue, oldValue []byte, ts time.Time) error) bool {
 	fl, ok := e.inner.(flushListener)
 	if !ok {
 		return false
@@ -127,8 +127,8 @@ func (e *expiring) setFlushListener(fn func(key, newValue, oldValue []byte) erro
 		}
 		return v[ttlHeader:]
 	}
-	return fl.setFlushListener(func(key, nv, ov []byte) error {
-		return fn(key, strip(nv), strip(ov))
+	return fl.setFlushListener(func(key, nv, ov []byte, ts time.Time) error {
+		return fn(key, strip(nv), strip(ov), ts)
 	})
 }
 
