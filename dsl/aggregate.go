@@ -34,23 +34,10 @@ func addStore[K, A any](b *Builder, store string, keys serde.Serde[K], aggs serd
 // streamAggProc aggregates a grouped stream (Kafka Streams' KStreamAggregate
 // and KStreamReduce).
 type streamAggProc[K, V, A any] struct {
-	store  string
+	materialized[K, A]
 	init   func() A
 	agg    func(K, V, A) A
 	reduce bool // the first value is the aggregate
-	rows   *state.TimestampedKeyValueStore[K, A]
-	out    tableForwarder[K, A]
-	ctx    processor.Context[K, Change[A]]
-}
-
-func (p *streamAggProc[K, V, A]) Init(ctx processor.Context[K, Change[A]]) error {
-	rows, err := processor.StoreOf[*state.TimestampedKeyValueStore[K, A]](ctx, p.store)
-	if err != nil {
-		return err
-	}
-	p.rows, p.ctx = rows, ctx
-	p.out.init(ctx, rows)
-	return nil
 }
 
 func (p *streamAggProc[K, V, A]) Process(r processor.Record[K, V]) error {
@@ -85,8 +72,6 @@ func (p *streamAggProc[K, V, A]) Process(r processor.Record[K, V]) error {
 	return p.out.forward(processor.Record[K, Change[A]]{Key: r.Key, Timestamp: ts, Headers: r.Headers, Origin: r.Origin,
 		Value: Change[A]{New: agg, HasNew: true, Old: old.Value, HasOld: found}})
 }
-
-func (p *streamAggProc[K, V, A]) Close() error { return nil }
 
 // GroupedTable is a table regrouped by a new key, ready to aggregate with an
 // adder and a subtractor.
@@ -188,7 +173,7 @@ func aggregateTable[K, V, A any](g GroupedTable[K, V], op string, init func() A,
 	in := changes.repartitionAs(base, 0)
 	addStore(b, store, g.keys, aggs, o)
 	b.topo.AddProcessor(name, func() processor.Processor[K, Change[V], K, Change[A]] {
-		return &tableAggProc[K, V, A]{store: store, init: init, add: add, sub: sub, reduce: reduce}
+		return &tableAggProc[K, V, A]{materialized: materialized[K, A]{store: store}, init: init, add: add, sub: sub, reduce: reduce}
 	}, in.node)
 	b.topo.ConnectStore(store, name)
 	return Table[K, A]{b: b, node: name, keys: g.keys, values: aggs, store: store}
@@ -197,23 +182,10 @@ func aggregateTable[K, V, A any](g GroupedTable[K, V], op string, init func() A,
 // tableAggProc aggregates a regrouped table (Kafka Streams' KTableAggregate
 // and KTableReduce): subtract the old value, then add the new one.
 type tableAggProc[K, V, A any] struct {
-	store    string
+	materialized[K, A]
 	init     func() A
 	add, sub func(K, V, A) A
 	reduce   bool
-	rows     *state.TimestampedKeyValueStore[K, A]
-	out      tableForwarder[K, A]
-	ctx      processor.Context[K, Change[A]]
-}
-
-func (p *tableAggProc[K, V, A]) Init(ctx processor.Context[K, Change[A]]) error {
-	rows, err := processor.StoreOf[*state.TimestampedKeyValueStore[K, A]](ctx, p.store)
-	if err != nil {
-		return err
-	}
-	p.rows, p.ctx = rows, ctx
-	p.out.init(ctx, rows)
-	return nil
 }
 
 func (p *tableAggProc[K, V, A]) Process(r processor.Record[K, Change[V]]) error {
@@ -256,5 +228,3 @@ func (p *tableAggProc[K, V, A]) Process(r processor.Record[K, Change[V]]) error 
 	return p.out.forward(processor.Record[K, Change[A]]{Key: r.Key, Timestamp: ts, Headers: r.Headers, Origin: r.Origin,
 		Value: Change[A]{New: agg, HasNew: true, Old: old.Value, HasOld: found}})
 }
-
-func (p *tableAggProc[K, V, A]) Close() error { return nil }

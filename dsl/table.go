@@ -46,7 +46,7 @@ func (b *Builder) Table[K, V any](topic string, keys serde.Serde[K], values serd
 	}
 	b.topo.AddStore(state.TimestampedKeyValue(store, keys, values, o.store...))
 	b.topo.AddProcessor(name, func() processor.Processor[K, V, K, Change[V]] {
-		return &tableSourceProc[K, V]{store: store}
+		return &tableSourceProc[K, V]{materialized[K, V]{store: store}}
 	}, src)
 	b.topo.ConnectStore(store, name)
 	return Table[K, V]{b: b, node: name, keys: keys, values: values, store: store}
@@ -106,22 +106,30 @@ func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 	return Stream[K, V]{b: t.b, node: name, keys: t.keys, values: t.values}
 }
 
-// tableSourceProc materializes a table topic and forwards its updates.
-type tableSourceProc[K, V any] struct {
+// materialized is the part every processor that keeps a table's rows
+// shares: the store, and the forwarding of the rows' updates.
+type materialized[K, V any] struct {
 	store string
 	rows  *state.TimestampedKeyValueStore[K, V]
 	out   tableForwarder[K, V]
 	ctx   processor.Context[K, Change[V]]
 }
 
-func (p *tableSourceProc[K, V]) Init(ctx processor.Context[K, Change[V]]) error {
-	rows, err := processor.StoreOf[*state.TimestampedKeyValueStore[K, V]](ctx, p.store)
+func (m *materialized[K, V]) Init(ctx processor.Context[K, Change[V]]) error {
+	rows, err := processor.StoreOf[*state.TimestampedKeyValueStore[K, V]](ctx, m.store)
 	if err != nil {
 		return err
 	}
-	p.rows, p.ctx = rows, ctx
-	p.out.init(ctx, rows)
+	m.rows, m.ctx = rows, ctx
+	m.out.init(ctx, rows)
 	return nil
+}
+
+func (m *materialized[K, V]) Close() error { return nil }
+
+// tableSourceProc materializes a table topic and forwards its updates.
+type tableSourceProc[K, V any] struct {
+	materialized[K, V]
 }
 
 func (p *tableSourceProc[K, V]) Process(r processor.Record[K, V]) error {
@@ -147,8 +155,6 @@ func (p *tableSourceProc[K, V]) Process(r processor.Record[K, V]) error {
 	}
 	return p.out.forward(r.WithValue(Change[V]{New: r.Value, HasNew: true, Old: old.Value, HasOld: found}))
 }
-
-func (p *tableSourceProc[K, V]) Close() error { return nil }
 
 // tableForwarder forwards a materialized table's updates: at once when its
 // store has no cache, else when the cache flushes them (on commit or
