@@ -62,15 +62,7 @@ func (p *streamAggProc[K, V, A]) Process(r processor.Record[K, V]) error {
 	default:
 		agg = p.agg(r.Key, r.Value, p.init())
 	}
-	ts := r.Timestamp
-	if found && old.Timestamp.After(ts) {
-		ts = old.Timestamp
-	}
-	if err := p.rows.Put(r.Key, state.ValueAndTimestamp[A]{Value: agg, Timestamp: ts}); err != nil {
-		return err
-	}
-	return p.out.forward(processor.Record[K, Change[A]]{Key: r.Key, Timestamp: ts, Headers: r.Headers, Origin: r.Origin,
-		Value: Change[A]{New: agg, HasNew: true, Old: old.Value, HasOld: found}})
+	return p.update(r.Key, agg, old, found, r.Timestamp, r.Headers, r.Origin)
 }
 
 // GroupedTable is a table regrouped by a new key, ready to aggregate with an
@@ -218,13 +210,5 @@ func (p *tableAggProc[K, V, A]) Process(r processor.Record[K, Change[V]]) error 
 	if !changed {
 		return nil
 	}
-	ts := r.Timestamp
-	if found && old.Timestamp.After(ts) {
-		ts = old.Timestamp
-	}
-	if err := p.rows.Put(r.Key, state.ValueAndTimestamp[A]{Value: agg, Timestamp: ts}); err != nil {
-		return err
-	}
-	return p.out.forward(processor.Record[K, Change[A]]{Key: r.Key, Timestamp: ts, Headers: r.Headers, Origin: r.Origin,
-		Value: Change[A]{New: agg, HasNew: true, Old: old.Value, HasOld: found}})
+	return p.update(r.Key, agg, old, found, r.Timestamp, r.Headers, r.Origin)
 }

@@ -127,6 +127,19 @@ func (m *materialized[K, V]) Init(ctx processor.Context[K, Change[V]]) error {
 
 func (m *materialized[K, V]) Close() error { return nil }
 
+// update stores an aggregate's new value with the later of the record's
+// and the old row's timestamps (Kafka Streams' rule) and forwards the change.
+func (m *materialized[K, V]) update(key K, agg V, old state.ValueAndTimestamp[V], found bool, ts time.Time, h processor.Headers, o processor.Origin) error {
+	if found && old.Timestamp.After(ts) {
+		ts = old.Timestamp
+	}
+	if err := m.rows.Put(key, state.ValueAndTimestamp[V]{Value: agg, Timestamp: ts}); err != nil {
+		return err
+	}
+	return m.out.forward(processor.Record[K, Change[V]]{Key: key, Timestamp: ts, Headers: h, Origin: o,
+		Value: Change[V]{New: agg, HasNew: true, Old: old.Value, HasOld: found}})
+}
+
 // tableSourceProc materializes a table topic and forwards its updates.
 type tableSourceProc[K, V any] struct {
 	materialized[K, V]
