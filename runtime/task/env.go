@@ -60,5 +60,10 @@ func (c *changelog) Log(store string, key, value []byte, ts time.Time) error {
 	if value != nil {
 		rec.Value = buf[n:]
 	}
-	return c.cfg.Collector.Send(state.ChangelogTopic(c.cfg.ApplicationID, store), c.id.Partition, rec)
+	topic, ok := c.changelogTopics[store]
+	if !ok {
+		topic = state.ChangelogTopic(c.cfg.ApplicationID, store)
+		c.changelogTopics[store] = topic
+	}
+	return c.cfg.Collector.Send(topic, c.id.Partition, rec)
 }

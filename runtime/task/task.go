@@ -53,17 +53,18 @@ type Config struct {
 
 // Task runs one partition of one sub-topology.
 type Task struct {
-	cfg        Config
-	id         processor.TaskID
-	inst       *processor.Instance
-	batch      state.Batch
-	stores     map[string]state.Store
-	storeOrder []string                                // topological: upstream stores flush first
-	changelogs map[TopicPartition]state.StorePartition // of the logged stores
-	dropped    map[string]int64
-	queues     []*queue
-	byTP       map[TopicPartition]*queue
-	buffered   int
+	cfg             Config
+	id              processor.TaskID
+	inst            *processor.Instance
+	batch           state.Batch
+	stores          map[string]state.Store
+	storeOrder      []string                                // topological: upstream stores flush first
+	changelogs      map[TopicPartition]state.StorePartition // of the logged stores
+	changelogTopics map[string]string                       // store -> its changelog topic
+	dropped         map[string]int64
+	queues          []*queue
+	byTP            map[TopicPartition]*queue
+	buffered        int
 
 	streamTime time.Time
 	current    processor.RecordMetadata
@@ -106,7 +107,7 @@ func New(cfg Config) (*Task, error) {
 		cfg.Engine = memory.NewEngine()
 	}
 	t := &Task{cfg: cfg, id: cfg.ID, stores: map[string]state.Store{}, byTP: map[TopicPartition]*queue{},
-		changelogs: map[TopicPartition]state.StorePartition{}, dropped: map[string]int64{}}
+		changelogs: map[TopicPartition]state.StorePartition{}, changelogTopics: map[string]string{}, dropped: map[string]int64{}}
 	t.punct.clock = cfg.Clock
 	t.batch = cfg.Engine.NewBatch()
 	bctx := state.BuildContext{ApplicationID: cfg.ApplicationID, TaskID: cfg.ID.String(),
