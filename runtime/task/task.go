@@ -82,6 +82,7 @@ type queue struct {
 	recs   []processor.RawRecord
 	head   int
 	next   int64 // offset after the last record processed; -1 if none
+	last   int64 // offset of the last record queued; -1 if none
 }
 
 // New creates a task: it builds the stores and processors of the
@@ -147,8 +148,9 @@ func (t *Task) Init() error {
 }
 
 // Add queues records of one input partition, in offset order. Each record's
-// Origin must name its topic, partition and offset. The topic must be one of
-// the sub-topology's inputs.
+// Origin must name its topic, partition and offset, offsets increasing
+// across calls; otherwise Add queues nothing and fails. The topic must be
+// one of the sub-topology's inputs.
 func (t *Task) Add(tp TopicPartition, recs ...processor.RawRecord) error {
 	if t.closed {
 		return ErrClosed
@@ -159,10 +161,23 @@ func (t *Task) Add(tp TopicPartition, recs ...processor.RawRecord) error {
 		if !ok {
 			return fmt.Errorf("task %s: topic %q is not an input of sub-topology %d", t.id, tp.Topic, t.id.SubTopology)
 		}
-		q = &queue{tp: tp, source: src, next: -1}
+		q = &queue{tp: tp, source: src, next: -1, last: -1}
 		t.queues = append(t.queues, q)
 		t.byTP[tp] = q
 	}
+	// Reject the whole call before queueing any of it: a record of another
+	// partition, or offsets going back, would corrupt the committed offsets.
+	last := q.last
+	for _, r := range recs {
+		if r.Origin.Topic != tp.Topic || r.Origin.Partition != tp.Partition {
+			return fmt.Errorf("task %s: add to %s: record from topic %q partition %d", t.id, tp, r.Origin.Topic, r.Origin.Partition)
+		}
+		if r.Origin.Offset <= last {
+			return fmt.Errorf("task %s: add to %s: offset %d after %d: offsets must increase", t.id, tp, r.Origin.Offset, last)
+		}
+		last = r.Origin.Offset
+	}
+	q.last = last
 	if q.head > 0 && q.head == len(q.recs) {
 		clear(q.recs)
 		q.recs, q.head = q.recs[:0], 0

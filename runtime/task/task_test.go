@@ -206,6 +206,36 @@ func TestAdd(t *testing.T) {
 	}
 }
 
+// Add refuses records of another partition and offsets that do not
+// increase, and queues nothing of a refused call.
+func TestAddChecksOrigins(t *testing.T) {
+	tk := newTask(t, probeTopology(&probe{}), &collector{}, nil)
+	a1 := task.TopicPartition{Topic: a0.Topic, Partition: 1}
+	if err := tk.Add(a0, rec(a0, 5, 1), rec(a0, 7, 2)); err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		name string
+		recs []processor.RawRecord
+		want string
+	}{
+		{"another partition", []processor.RawRecord{rec(a0, 8, 3), rec(a1, 9, 3)}, "partition 1"},
+		{"offset repeated", []processor.RawRecord{rec(a0, 7, 3)}, "offset 7 after 7"},
+		{"offsets going back within a call", []processor.RawRecord{rec(a0, 9, 3), rec(a0, 8, 3)}, "offset 8 after 9"},
+	}
+	for _, tt := range bad {
+		if err := tk.Add(a0, tt.recs...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Add = %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+	if tk.Buffered() != 2 {
+		t.Errorf("Buffered() = %d, want 2: a refused call queues nothing", tk.Buffered())
+	}
+	if err := tk.Add(a0, rec(a0, 8, 3)); err != nil {
+		t.Errorf("Add of the next offset after refusals = %v", err)
+	}
+}
+
 func TestRecordMetadata(t *testing.T) {
 	type obs struct {
 		where string
