@@ -445,3 +445,27 @@ func TestToTopicReadByAnotherStream(t *testing.T) {
 		t.Errorf("out (-want +got):\n%s", diff)
 	}
 }
+
+// A pattern that matches a topic another sub-topology reads is refused,
+// as Kafka Streams refuses it, instead of feeding the topic to both.
+func TestPatternOverlapsAnotherSource(t *testing.T) {
+	b := dsl.NewBuilder()
+	b.Stream("orders-eu", serde.String(), serde.String()).To("a")
+	b.StreamPattern(regexp.MustCompile(`orders-.*`), serde.String(), serde.String()).To("b")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := streamtest.New(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.InputTopic("orders-eu", serde.String(), serde.String()).Pipe("k", "v")
+	if err == nil || !strings.Contains(err.Error(), `"orders-eu" is read by sub-topologies [0 1]`) {
+		t.Errorf("Pipe = %v, want the overlap refused", err)
+	}
+	if err := d.InputTopic("orders-us", serde.String(), serde.String()).Pipe("k", "v"); err != nil {
+		t.Errorf("a topic only the pattern matches: %v", err)
+	}
+}

@@ -345,12 +345,11 @@ func (d *Driver) run() error {
 // fetch hands a task the records appended to its input partitions since
 // the last fetch.
 func (d *Driver) fetch(tr *taskRun) error {
-	for _, t := range d.order[tr.known:] {
-		if d.reads(tr.sub, t.name) {
+	for ; tr.known < len(d.order); tr.known++ {
+		if t := d.order[tr.known]; t.conflict == nil && d.reads(tr.sub, t.name) {
 			tr.inputs = append(tr.inputs, t)
 		}
 	}
-	tr.known = len(d.order)
 	for _, t := range tr.inputs {
 		if int(tr.part) >= len(t.parts) {
 			continue
@@ -497,6 +496,9 @@ type collector struct{ d *Driver }
 
 func (c collector) Send(topic string, partition int32, rec processor.RawRecord) error {
 	t := c.d.topic(topic)
+	if t.conflict != nil {
+		return t.conflict
+	}
 	t.captured = true
 	o, err := c.d.append(t, partition, rec)
 	if err == nil {

@@ -123,7 +123,11 @@ func (d *Driver) PipeRaw(topic string, partition int32, rec processor.RawRecord)
 	if d.closed {
 		return ErrClosed
 	}
-	if _, err := d.append(d.topic(topic), partition, rec); err != nil {
+	t := d.topic(topic)
+	if t.conflict != nil {
+		return t.conflict
+	}
+	if _, err := d.append(t, partition, rec); err != nil {
 		return err
 	}
 	return d.run()

@@ -1,6 +1,7 @@
 package streamtest
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gregorstream/gregor/internal/murmur2"
@@ -15,6 +16,10 @@ type topic struct {
 	parts    []*partLog
 	captured bool  // written by a sink: kept until the test reads it
 	rr       int32 // next partition for a null key
+	// conflict is set when two sub-topologies would read the topic (a
+	// pattern matching a topic another source reads): Kafka Streams refuses
+	// that, and so does every write to it here.
+	conflict error
 }
 
 type partLog struct {
@@ -61,6 +66,15 @@ func (d *Driver) topic(name string) *topic {
 	t := &topic{name: name, parts: make([]*partLog, n)}
 	for i := range t.parts {
 		t.parts[i] = &partLog{cons: map[*taskRun]int64{}}
+	}
+	var readers []int
+	for i := range d.subs {
+		if d.reads(&d.subs[i], name) {
+			readers = append(readers, d.subs[i].ID)
+		}
+	}
+	if len(readers) > 1 {
+		t.conflict = fmt.Errorf("streamtest: topic %q is read by sub-topologies %v: a pattern matches a topic another source reads", name, readers)
 	}
 	d.topics[name] = t
 	d.order = append(d.order, t)
