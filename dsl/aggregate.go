@@ -8,8 +8,6 @@ import (
 	"github.com/gregorstream/gregor/state"
 )
 
-func fmtErr(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
 // storeNames returns an aggregation's processor and store names: both the
 // Named option's, or generated ones.
 func (b *Builder) storeNames(o *options, prefix string) (name, store string) {
@@ -22,7 +20,7 @@ func (b *Builder) storeNames(o *options, prefix string) (name, store string) {
 
 func addStore[K, A any](b *Builder, store string, keys serde.Serde[K], aggs serde.Serde[A], o *options) {
 	if keys == nil {
-		b.fail("aggregate", fmtErr("store %q: no key serde; set one with WithSerdes", store))
+		b.fail("aggregate", fmt.Errorf("store %q: no key serde; set one with WithSerdes", store))
 		return
 	}
 	if aggs == nil {
@@ -145,12 +143,12 @@ func (g GroupedTable[K, V]) Aggregate[A any](init func() A, adder, subtractor fu
 
 func aggregateTable[K, V, A any](g GroupedTable[K, V], op string, init func() A, add, sub func(K, V, A) A, reduce bool, aggs serde.Serde[A], opts []Option) Table[K, A] {
 	b := g.b
-	o := b.options(op, opts, optName|optStore)
+	o := b.options(op, opts, optName|optMaterialized)
 	if o.name == "" && b.requireNames {
-		b.fail(op, fmtErr("of %s: unnamed, and the builder requires names", g.node))
+		b.fail(op, fmt.Errorf("of %s: unnamed, and the builder requires names", g.node))
 	}
 	if aggs == nil {
-		b.fail(op, fmtErr("no serde for the aggregate of %s", g.node))
+		b.fail(op, fmt.Errorf("no serde for the aggregate of %s", g.node))
 	}
 	name, store := b.storeNames(o, "KTABLE-AGGREGATE")
 	base := g.name
@@ -158,7 +156,7 @@ func aggregateTable[K, V, A any](g GroupedTable[K, V], op string, init func() A,
 		base = name
 	}
 	if g.keys == nil || g.values == nil {
-		b.fail(op, fmtErr("GroupBy of %s: nil key or value serde", g.node))
+		b.fail(op, fmt.Errorf("GroupBy of %s: nil key or value serde", g.node))
 		return Table[K, A]{b: b, node: name, keys: g.keys, values: aggs, store: store}
 	}
 	changes := Stream[K, Change[V]]{b: b, node: g.node, keys: g.keys, values: changeSerde[V]{g.values}}

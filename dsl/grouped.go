@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"fmt"
+
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/serde"
 )
@@ -90,12 +92,12 @@ func (g GroupedStream[K, V]) Aggregate[A any](init func() A, agg func(key K, val
 
 func aggregateStream[K, V, A any](g GroupedStream[K, V], op string, init func() A, agg func(K, V, A) A, reduce bool, aggs serde.Serde[A], opts []Option) Table[K, A] {
 	b := g.s.b
-	o := b.options(op, opts, optName|optStore)
+	o := b.options(op, opts, optName|optMaterialized)
 	if o.name == "" && b.requireNames {
-		b.fail(op, fmtErr("of %s: unnamed, and the builder requires names", g.s.node))
+		b.fail(op, fmt.Errorf("of %s: unnamed, and the builder requires names", g.s.node))
 	}
 	if aggs == nil {
-		b.fail(op, fmtErr("no serde for the aggregate of %s", g.s.node))
+		b.fail(op, fmt.Errorf("no serde for the aggregate of %s", g.s.node))
 	}
 	name, store := b.storeNames(o, "KSTREAM-AGGREGATE")
 	in := g.input(op, name)

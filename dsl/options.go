@@ -19,7 +19,7 @@ const (
 	optName optKind = 1 << iota
 	optPartitions
 	optStores
-	optStore
+	optMaterialized
 )
 
 func (k optKind) String() string {
@@ -30,7 +30,7 @@ func (k optKind) String() string {
 		return "NumPartitions"
 	case optStores:
 		return "WithStores"
-	case optStore:
+	case optMaterialized:
 		return "Materialized"
 	}
 	return "?"
@@ -68,7 +68,7 @@ func NumPartitions(n int) Option {
 // record cache (state.WithCache), changelog (state.WithoutLogging) and
 // time-to-live (state.WithTTL). Table, Count, Reduce and Aggregate take it.
 func Materialized(opts ...state.Option) Option {
-	return optFunc{optStore, func(o *options) { o.store = append(o.store, opts...) }}
+	return optFunc{optMaterialized, func(o *options) { o.store = append(o.store, opts...) }}
 }
 
 // WithStores connects stores added with Builder.AddStore to a processor.
@@ -88,7 +88,7 @@ func (b *Builder) options(op string, opts []Option, allowed optKind) *options {
 	}
 	if bad := o.set &^ allowed; bad != 0 {
 		var names []string
-		for k := optName; k <= optStore; k <<= 1 {
+		for k := optName; k <= optMaterialized; k <<= 1 {
 			if bad&k != 0 {
 				names = append(names, k.String())
 			}

@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"fmt"
+
 	"time"
 
 	"github.com/gregorstream/gregor/processor"
@@ -33,9 +35,9 @@ func (t Table[K, V]) StoreName() string { return t.store }
 // a null value deletes its key; a record with a null key is dropped and
 // counted. Options: Named, Materialized.
 func (b *Builder) Table[K, V any](topic string, keys serde.Serde[K], values serde.Serde[V], opts ...Option) Table[K, V] {
-	o := b.options("Table", opts, optName|optStore)
+	o := b.options("Table", opts, optName|optMaterialized)
 	if o.name == "" && b.requireNames {
-		b.fail("Table", fmtErr("of topic %q: unnamed, and the builder requires names", topic))
+		b.fail("Table", fmt.Errorf("of topic %q: unnamed, and the builder requires names", topic))
 	}
 	src := b.newName(&options{}, "KSTREAM-SOURCE")
 	b.topo.AddSource(src, keys, values, topic)

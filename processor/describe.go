@@ -135,11 +135,11 @@ func (d *Description) Mermaid() string {
 					edges = append(edges, fmt.Sprintf("  %s[/%s/] --> %s", id("t", tp), quote(tp), nid))
 				}
 			case SinkNode:
-				tp := "chosen per record"
-				if !n.Dynamic {
-					tp = n.Topics[0]
+				if n.Dynamic { // a topic node of its own: dynamic sinks share no topic
+					edges = append(edges, fmt.Sprintf("  %s --> %s[/%s/]", nid, id("t", "\x00"+n.Name), quote("chosen per record")))
+				} else {
+					edges = append(edges, fmt.Sprintf("  %s --> %s[/%s/]", nid, id("t", n.Topics[0]), quote(n.Topics[0])))
 				}
-				edges = append(edges, fmt.Sprintf("  %s --> %s[/%s/]", nid, id("t", tp), quote(tp)))
 			}
 			for _, s := range n.Stores {
 				edges = append(edges, fmt.Sprintf("  %s --- %s[(%s)]", nid, id("s", s), quote(s)))

@@ -60,10 +60,9 @@ func (c *changelog) Log(store string, key, value []byte, ts time.Time) error {
 	if value != nil {
 		rec.Value = buf[n:]
 	}
-	topic, ok := c.changelogTopics[store]
+	topic, ok := c.changelogTopics[store] // every store of the task has one
 	if !ok {
 		topic = state.ChangelogTopic(c.cfg.ApplicationID, store)
-		c.changelogTopics[store] = topic
 	}
 	return c.cfg.Collector.Send(topic, c.id.Partition, rec)
 }

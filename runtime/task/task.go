@@ -115,6 +115,7 @@ func New(cfg Config) (*Task, error) {
 		Partition: cfg.ID.Partition, Batch: t.batch, Changelog: (*changelog)(t), Time: (*env)(t)}
 	for _, name := range subs[cfg.ID.SubTopology].Stores {
 		b, _ := cfg.Topology.StoreBuilder(name)
+		t.changelogTopics[name] = state.ChangelogTopic(cfg.ApplicationID, name)
 		s, err := b.Build(bctx)
 		if err != nil {
 			t.closeStores()
@@ -123,7 +124,7 @@ func New(cfg Config) (*Task, error) {
 		t.stores[name] = s
 		t.storeOrder = append(t.storeOrder, name)
 		if l, ok := b.(interface{ Logged() bool }); ok && l.Logged() {
-			tp := TopicPartition{Topic: state.ChangelogTopic(cfg.ApplicationID, name), Partition: cfg.ID.Partition}
+			tp := TopicPartition{Topic: t.changelogTopics[name], Partition: cfg.ID.Partition}
 			t.changelogs[tp] = state.StorePartition{Store: name, Partition: cfg.ID.Partition}
 		}
 	}
