@@ -22,12 +22,16 @@ const cacheEntryOverhead = 120
 //
 // Range queries first flush the dirty entries and then read below.
 type caching struct {
-	inner    KeyValueBytesStore
-	max      int
-	size     int
-	entries  map[string]*cacheEntry
-	head     cacheEntry // sentinel of the LRU list: head.next is the most recent
-	dirty    []*cacheEntry
+	inner   KeyValueBytesStore
+	max     int
+	size    int
+	entries map[string]*cacheEntry
+	head    cacheEntry // sentinel of the LRU list: head.next is the most recent
+	dirty   []*cacheEntry
+	// recent is the entry last looked up or inserted, if still cached: a
+	// read-modify-write looks its key up twice, and the second time skips
+	// the map.
+	recent   *cacheEntry
 	listener func(key, newValue, oldValue []byte, ts time.Time) error
 	clock    *storeClock
 }
@@ -36,7 +40,9 @@ type cacheEntry struct {
 	key   string
 	value []byte // nil: the key is absent (deleted, or not found below)
 	dirty bool
-	ts    time.Time // the record time of the last write
+	// evicted is set when the entry leaves the cache.
+	evicted bool
+	ts      time.Time // the record time of the last write
 	// below is the value the layers below hold, when known (the entry was
 	// read from them, or flushed): the old value a flush reports.
 	below      []byte
@@ -64,6 +70,18 @@ func (c *caching) touch(e *cacheEntry) {
 	c.head.next = e
 }
 
+// lookup returns key's entry.
+func (c *caching) lookup(key []byte) (*cacheEntry, bool) {
+	if r := c.recent; r != nil && r.key == string(key) {
+		return r, true
+	}
+	e, ok := c.entries[string(key)]
+	if ok {
+		c.recent = e
+	}
+	return e, ok
+}
+
 func (c *caching) Get(key []byte) ([]byte, bool, error) {
 	if c.entries == nil {
 		return nil, false, fmt.Errorf("state: store %q: get: %w", c.Name(), ErrClosed)
@@ -71,7 +89,7 @@ func (c *caching) Get(key []byte) ([]byte, bool, error) {
 	if key == nil {
 		return nil, false, fmt.Errorf("state: store %q: get: %w", c.Name(), ErrNullKey)
 	}
-	if e, ok := c.entries[string(key)]; ok {
+	if e, ok := c.lookup(key); ok {
 		c.touch(e)
 		return e.value, e.value != nil, nil
 	}
@@ -111,9 +129,10 @@ func (c *caching) Delete(key []byte) error { return c.Put(key, nil) }
 // insert sets key's entry and evicts what no longer fits. It returns the
 // entry, or nil if it was evicted at once.
 func (c *caching) insert(key, value []byte, dirty bool) (*cacheEntry, error) {
-	e, ok := c.entries[string(key)]
+	e, ok := c.lookup(key)
 	if !ok {
 		e = &cacheEntry{key: string(key)}
+		c.recent = e
 		e.prev, e.next = &c.head, c.head.next
 		c.head.next.prev = e
 		c.head.next = e
@@ -135,7 +154,7 @@ func (c *caching) insert(key, value []byte, dirty bool) (*cacheEntry, error) {
 	if err := c.evict(); err != nil {
 		return nil, err
 	}
-	if _, ok := c.entries[e.key]; !ok {
+	if e.evicted {
 		return nil, nil
 	}
 	return e, nil
@@ -151,6 +170,10 @@ func (c *caching) evict() error {
 		e := c.head.prev
 		e.prev.next, e.next.prev = e.next, e.prev
 		delete(c.entries, e.key)
+		e.evicted = true
+		if e == c.recent {
+			c.recent = nil
+		}
 		c.size -= len(e.key) + len(e.value) + cacheEntryOverhead
 		if e.dirty {
 			if err := c.flushEntry(e); err != nil {
@@ -249,7 +272,7 @@ func (c *caching) ApproximateCount() (int64, error) {
 }
 
 func (c *caching) Close() error {
-	c.entries, c.dirty = nil, nil
+	c.entries, c.dirty, c.recent = nil, nil, nil
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c.inner.Close()
 }

@@ -5,9 +5,11 @@
 // budget (WithMemory) whatever the number of partitions, and dropping a
 // task's state is a range delete.
 //
-// A Batch is a pebble indexed batch: its reads see its pending writes.
-// Commit writes the checkpoints into the same batch and applies it, so data
-// and checkpoints reach the DB in one atomic write. Commits, restores and
+// A Batch's reads see its pending writes: they wait in a Go map per
+// store-partition, moved into a pebble indexed batch when an iterator needs
+// pebble to merge them with the DB. Commit writes them, sorted by key, with
+// the checkpoints in one plain pebble batch, so data and checkpoints reach
+// the DB in one atomic write. Commits, restores and
 // drops do not fsync (pebble.NoSync): the changelog topic is the durable
 // copy of the state. Without a sync, pebble keeps the tail of its WAL in
 // the process's memory until a 32 KiB block fills or a write syncs, so a
@@ -139,7 +141,11 @@ func (e *Engine) rlock(op string, sp state.StorePartition) error {
 // NewBatch returns an empty batch over a pebble indexed batch. After Close,
 // it returns a batch whose every operation fails with state.ErrClosed.
 func (e *Engine) NewBatch() state.Batch {
-	b := &batch{engine: e, views: map[state.StorePartition]*view{}, iters: map[*iterator]struct{}{}}
+	b := &batch{
+		engine: e,
+		views:  map[state.StorePartition]*view{},
+		iters:  map[*iterator]struct{}{},
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -147,7 +153,6 @@ func (e *Engine) NewBatch() state.Batch {
 		return b
 	}
 	e.batches.Add(1)
-	b.cur = &indexed{b: e.db.NewIndexedBatch()}
 	return b
 }
 

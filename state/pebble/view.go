@@ -20,13 +20,23 @@ type view struct {
 	sp     state.StorePartition
 	prefix []byte // dataPrefix(sp), capacity capped: appending copies
 	end    []byte // state.PrefixEnd(prefix): the end of sp's range
+	// pending holds the view's writes of the interval while the batch has
+	// no indexed batch (see batch).
+	pending pending
 }
 
 var _ state.KeyValueBytesStore = (*view)(nil)
 
 func newView(e *Engine, b *batch, sp state.StorePartition) *view {
 	p := dataPrefix(sp)
-	return &view{engine: e, batch: b, sp: sp, prefix: p[:len(p):len(p)], end: state.PrefixEnd(p)}
+	return &view{
+		engine:  e,
+		batch:   b,
+		sp:      sp,
+		prefix:  p[:len(p):len(p)],
+		end:     state.PrefixEnd(p),
+		pending: pending{index: map[string]int{}},
+	}
 }
 
 func (v *view) Name() string { return v.sp.Store }
@@ -49,13 +59,18 @@ func (v *view) Get(key []byte) ([]byte, bool, error) {
 		if b.closed {
 			return nil, false, spErrorf("get", v.sp, state.ErrClosed)
 		}
+		if b.cur == nil && len(v.pending.writes) > 0 {
+			if val, found, deleted := v.pending.get(key); found {
+				return val, !deleted, nil
+			}
+		}
 		b.key = append(append(b.key[:0], v.prefix...), key...)
-		if b.cur.b.Empty() {
-			// Same answer, without the batch's two iterators. The
-			// batch is open, so the engine is.
-			val, closer, err = v.engine.db.Get(b.key)
-		} else {
+		switch {
+		case b.cur != nil && !b.cur.b.Empty():
 			val, closer, err = b.cur.b.Get(b.key)
+		default:
+			// The batch is open, so the engine is.
+			val, closer, err = v.engine.db.Get(b.key)
 		}
 	} else {
 		if err := v.engine.rlock("get", v.sp); err != nil {
@@ -97,6 +112,14 @@ func (v *view) write(op string, key, value []byte, del bool) error {
 	}
 	// pebble copies key and value into the batch: one scratch key serves
 	// every write.
+	b.n++
+	if b.cur == nil {
+		if len(v.pending.writes) == 0 {
+			b.touched = append(b.touched, v)
+		}
+		v.pending.set(key, value, del)
+		return nil
+	}
 	b.key = append(append(b.key[:0], v.prefix...), key...)
 	var err error
 	if del {
@@ -147,11 +170,14 @@ func (v *view) iterate(op string, from, to []byte, reverse bool) state.Iterator 
 		if emptyRange {
 			return state.ErrIterator(nil)
 		}
-		pi, err := b.cur.b.NewIter(opts)
+		ib, err := b.indexedBatch()
 		if err != nil {
 			return state.ErrIterator(spErrorf(op, v.sp, err))
 		}
-		ib := b.cur
+		pi, err := ib.b.NewIter(opts)
+		if err != nil {
+			return state.ErrIterator(spErrorf(op, v.sp, err))
+		}
 		ib.iters++
 		b.iters[it] = struct{}{}
 		it.pi, it.release = pi, func() {
