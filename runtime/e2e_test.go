@@ -1,0 +1,232 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/gregorstream/gregor/dsl"
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/runtime"
+	"github.com/gregorstream/gregor/serde"
+)
+
+// testTimeout bounds every wait of these tests: a failure, not a pace.
+const testTimeout = 60 * time.Second
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("GREGOR_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.Ports(0)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func wordCountTopology(t *testing.T) *processor.Topology {
+	t.Helper()
+	b := dsl.NewBuilder()
+	b.Stream("lines", serde.String(), serde.String()).
+		FlatMapValues(func(line string) []string { return strings.Fields(line) }).
+		GroupBy(func(_ string, w string) string { return w }, serde.String(), dsl.Named("by-word")).
+		Count(dsl.Named("counts")).
+		ToStream().
+		To("word-counts")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// produceLines writes n lines of words "w0".."w(words-1)", keyed by line
+// number, and returns the expected count of each word.
+func produceLines(t *testing.T, addrs []string, n, words int) map[string]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	want := map[string]int64{}
+	var recs []*kgo.Record
+	for i := range n {
+		line := fmt.Sprintf("w%d w%d w%d", i%words, (i*7)%words, (i*13)%words)
+		for _, w := range strings.Fields(line) {
+			want[w]++
+		}
+		recs = append(recs, &kgo.Record{Topic: "lines", Key: fmt.Appendf(nil, "line-%d", i), Value: []byte(line)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// readCounts consumes word-counts read_committed until every word's latest
+// count is the expected one, and returns every count seen per word in order.
+func readCounts(t *testing.T, addrs []string, want map[string]int64) map[string][]int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("word-counts"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	seen := map[string][]int64{}
+	done := func() bool {
+		for w, n := range want {
+			s := seen[w]
+			if len(s) == 0 || s[len(s)-1] != n {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		if t.Failed() {
+			t.FailNow()
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("word-counts not complete before the deadline: %d of %d words right", len(want)-missing(seen, want), len(want))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v, err := serde.Int64().Deserialize("word-counts", r.Value)
+			if err != nil {
+				t.Errorf("word-counts %d/%d: %v", r.Partition, r.Offset, err)
+			}
+			seen[string(r.Key)] = append(seen[string(r.Key)], v)
+		})
+	}
+	return seen
+}
+
+func missing(seen map[string][]int64, want map[string]int64) int {
+	n := 0
+	for w, c := range want {
+		if s := seen[w]; len(s) == 0 || s[len(s)-1] != c {
+			n++
+		}
+	}
+	return n
+}
+
+// start runs a Runtime until the test ends, or until stop is called; stop
+// returns Run's error.
+func start(t *testing.T, topo *processor.Topology, opts ...runtime.Option) (stop func() error) {
+	t.Helper()
+	rt, err := runtime.New(topo, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		err := rt.Run(ctx)
+		if err != nil && ctx.Err() == nil {
+			t.Errorf("Run failed: %v", err)
+		}
+		errc <- err
+	}()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-errc:
+			case <-time.After(testTimeout):
+				runErr = errors.New("Run did not return after cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func TestWordCount(t *testing.T) {
+	for _, g := range []runtime.Guarantee{runtime.AtLeastOnce, runtime.ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(4, "lines"), kfake.SeedTopics(4, "word-counts"))
+			addrs := c.ListenAddrs()
+			want := produceLines(t, addrs, 2000, 50)
+			stop := start(t, wordCountTopology(t),
+				runtime.WithApplicationID("wc"),
+				runtime.WithBrokers(addrs...),
+				runtime.WithStateDir(t.TempDir()),
+				runtime.WithGuarantee(g),
+				runtime.WithCommitInterval(100*time.Millisecond),
+				runtime.WithDynamicMembership(),
+				runtime.WithLogger(testLogger(t)),
+			)
+			seen := readCounts(t, addrs, want)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if g == runtime.ExactlyOnce {
+				// Each word's counts only grow: a record processed twice
+				// would show a count again or a lower one.
+				for w, s := range seen {
+					for i := 1; i < len(s); i++ {
+						if s[i] <= s[i-1] {
+							t.Fatalf("word %s: counts %v do not grow", w, s)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestCopartitionMismatch(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "left"), kfake.SeedTopics(3, "right"))
+	b := dsl.NewBuilder()
+	left := b.Stream("left", serde.String(), serde.String())
+	right := b.Stream("right", serde.String(), serde.String())
+	left.Merge(right).GroupByKey().Count(dsl.Named("n"))
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := runtime.New(topo, runtime.WithApplicationID("cop"), runtime.WithBrokers(c.ListenAddrs()...),
+		runtime.WithStateDir(t.TempDir()), runtime.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err = rt.Run(ctx)
+	if !errors.Is(err, runtime.ErrCopartition) {
+		t.Fatalf("Run = %v, want ErrCopartition", err)
+	}
+	for _, s := range []string{"left (4 partitions)", "right (3 partitions)"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not name %q", err, s)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/runtime/task"
+	"github.com/gregorstream/gregor/state"
+)
+
+// restoreTarget is one changelog partition to replay into a store-partition.
+type restoreTarget struct {
+	sp         state.StorePartition
+	next, end  int64 // next offset to apply; the end (last stable offset)
+	restored   int64
+	checkpoint bool
+}
+
+// changelogsOf returns the changelog partitions of a task's logged stores.
+func (r *Runtime) changelogsOf(id processor.TaskID) map[task.TopicPartition]state.StorePartition {
+	out := map[task.TopicPartition]state.StorePartition{}
+	for _, store := range r.subs[id.SubTopology].Stores {
+		b, _ := r.topo.StoreBuilder(store)
+		if lg, ok := b.(interface{ Logged() bool }); ok && lg.Logged() {
+			out[task.TopicPartition{Topic: state.ChangelogTopic(r.cfg.appID, store), Partition: id.Partition}] =
+				state.StorePartition{Store: store, Partition: id.Partition}
+		}
+	}
+	return out
+}
+
+// restore brings the stores of new tasks up to the end of their changelogs,
+// read_committed, from their checkpoints: after a clean stop or a move back,
+// only the tail. A store whose checkpoint lies before the changelog's start
+// (compaction or retention removed records it had not seen) or after its
+// end (the topic was recreated) is wiped and restored from the start.
+func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+	}
+	targets := map[task.TopicPartition]*restoreTarget{}
+	topicSet := map[string]bool{}
+	for _, id := range ids {
+		for tp, sp := range t.r.changelogsOf(id) {
+			targets[tp] = &restoreTarget{sp: sp}
+			topicSet[tp.Topic] = true
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	var topics []string
+	for name := range topicSet {
+		topics = append(topics, name)
+	}
+	adm := kadm.NewClient(t.cl)
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("restore: list changelog start offsets: %w", err)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("restore: list changelog end offsets: %w", err)
+	}
+	consume := map[string]map[int32]kgo.Offset{}
+	total := int64(0)
+	for tp, tg := range targets {
+		so, ok1 := starts.Lookup(tp.Topic, tp.Partition)
+		eo, ok2 := ends.Lookup(tp.Topic, tp.Partition)
+		if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
+			return fmt.Errorf("restore: offsets of changelog %s: %w", tp, errors.Join(so.Err, eo.Err))
+		}
+		cp, has, err := t.engine.Checkpoint(tg.sp)
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", tp, err)
+		}
+		tg.next, tg.end, tg.checkpoint = 0, eo.Offset, has
+		if has {
+			tg.next = cp
+		}
+		if has && (cp < so.Offset || cp > eo.Offset) {
+			t.log.Warn("runtime: store checkpoint outside its changelog: wiping the store and restoring from the start",
+				"store", tg.sp.Store, "partition", tg.sp.Partition, "checkpoint", cp, "log_start", so.Offset, "log_end", eo.Offset)
+			if err := t.engine.Drop(tg.sp); err != nil {
+				return fmt.Errorf("restore %s: wipe: %w", tp, err)
+			}
+			tg.next = so.Offset
+		}
+		tg.next = max(tg.next, so.Offset)
+		if tg.next >= tg.end {
+			delete(targets, tp)
+			continue
+		}
+		if consume[tp.Topic] == nil {
+			consume[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		consume[tp.Topic][tp.Partition] = kgo.NewOffset().At(tg.next)
+		total += tg.end - tg.next
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	start := time.Now()
+	t.log.Info("runtime: restoring stores", "partitions", len(targets), "records_at_most", total)
+	cl, err := kgo.NewClient(append(t.r.clientOpts(t.brokers),
+		kgo.ConsumePartitions(consume),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)...)
+	if err != nil {
+		return fmt.Errorf("restore: client: %w", err)
+	}
+	defer cl.Close()
+	batch := make([]state.RestoreRecord, 0, t.r.cfg.restoreBatch)
+	restored, lastLog := int64(0), time.Now()
+	for len(targets) > 0 {
+		fs := cl.PollRecords(ctx, t.r.cfg.restoreBatch)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if err := fetchError(fs); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		var applyErr error
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			tp := task.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+			tg := targets[tp]
+			if applyErr != nil || tg == nil || len(p.Records) == 0 {
+				return
+			}
+			batch = batch[:0]
+			last := int64(-1)
+			for _, kr := range p.Records {
+				last = kr.Offset
+				if kr.Attrs.IsControl() || kr.Offset >= tg.end {
+					continue
+				}
+				batch = append(batch, state.RestoreRecord{Key: kr.Key, Value: kr.Value})
+			}
+			next := min(last+1, tg.end)
+			if err := t.engine.Restore(tg.sp, batch, next); err != nil {
+				applyErr = fmt.Errorf("restore %s: %w", tp, err)
+				return
+			}
+			tg.restored += int64(len(batch))
+			restored += int64(len(batch))
+			tg.next = next
+			if tg.next >= tg.end {
+				delete(targets, tp)
+				cl.RemoveConsumePartitions(map[string][]int32{p.Topic: {p.Partition}})
+			}
+		})
+		if applyErr != nil {
+			return applyErr
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			t.log.Info("runtime: restoring", "restored", restored, "partitions_left", len(targets))
+		}
+	}
+	el := time.Since(start)
+	t.log.Info("runtime: restored stores", "records", restored, "took", el.Round(time.Millisecond),
+		"records_per_s", int64(float64(restored)/max(el.Seconds(), 1e-9)))
+	return nil
+}

@@ -1,0 +1,214 @@
+// Package runtime runs a topology on Kafka: each instance of a program that
+// calls Run joins the application's consumer group, receives tasks (one
+// partition of one sub-topology each), restores their stores from the
+// changelog topics, and processes, committing outputs, changelog writes and
+// input offsets together, in one transaction with ExactlyOnce.
+//
+// Scaling out is starting one more instance with the same application id.
+// With no broker configured, Run starts an embedded broker (franz-go's
+// kfake, with its data in the state directory), so a program runs on a
+// laptop with nothing installed.
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/memory"
+	"github.com/gregorstream/gregor/state/pebble"
+)
+
+// Runtime runs one topology. Create it with New and call Run.
+type Runtime struct {
+	cfg  config
+	topo *processor.Topology
+	subs []processor.SubTopology
+	log  *slog.Logger
+}
+
+// New checks the topology and the options and returns a Runtime.
+func New(topo *processor.Topology, opts ...Option) (*Runtime, error) {
+	if topo == nil {
+		return nil, errors.New("runtime: nil topology")
+	}
+	cfg := config{threads: 1, embeddedPort: 9092, logger: slog.Default(), maxPoll: 10_000, restoreBatch: 10_000, txnTimeout: 10 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.appID == "" {
+		return nil, errors.New("runtime: an application id is required (WithApplicationID)")
+	}
+	if strings.ContainsAny(cfg.appID, "/\\ ") {
+		return nil, fmt.Errorf("runtime: application id %q: no spaces or slashes", cfg.appID)
+	}
+	if cfg.threads < 1 {
+		return nil, fmt.Errorf("runtime: %d stream threads: need at least 1", cfg.threads)
+	}
+	if cfg.commitInterval <= 0 {
+		cfg.commitInterval = DefaultCommitIntervalExactlyOnce
+		if cfg.guarantee == AtLeastOnce {
+			cfg.commitInterval = DefaultCommitIntervalAtLeastOnce
+		}
+	}
+	if cfg.stateDir == "" {
+		cfg.stateDir = filepath.Join(os.TempDir(), "gregor", cfg.appID)
+	}
+	subs, err := topo.SubTopologies()
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	for _, s := range subs {
+		if len(s.Patterns) > 0 {
+			return nil, fmt.Errorf("runtime: sub-topology %d reads a topic pattern (%s): pattern sources run in streamtest only for now", s.ID, s.Patterns[0])
+		}
+	}
+	return &Runtime{cfg: cfg, topo: topo, subs: subs, log: cfg.logger.With("app", cfg.appID)}, nil
+}
+
+// Run processes until ctx is cancelled or a fatal error occurs. On cancel it
+// finishes the record in hand, commits, closes the stores and leaves the
+// group, and returns nil. A fatal error is returned with its context
+// (thread, task, topic, partition, offset).
+func (r *Runtime) Run(ctx context.Context) error {
+	if err := os.MkdirAll(r.cfg.stateDir, 0o755); err != nil {
+		return fmt.Errorf("runtime: state dir: %w", err)
+	}
+	brokers, stopBroker, err := r.brokers()
+	if err != nil {
+		return err
+	}
+	defer stopBroker()
+
+	admCl, err := kgo.NewClient(r.clientOpts(brokers)...)
+	if err != nil {
+		return fmt.Errorf("runtime: admin client: %w", err)
+	}
+	defer admCl.Close()
+	layout, err := r.prepareTopics(ctx, kadm.NewClient(admCl))
+	if err != nil {
+		return err
+	}
+
+	engine, closeEngine, err := r.openEngine()
+	if err != nil {
+		return err
+	}
+	defer closeEngine()
+
+	pid, err := processID(r.cfg.stateDir)
+	if err != nil {
+		return err
+	}
+	r.log.Info("runtime: starting", "brokers", strings.Join(brokers, ","), "guarantee", r.cfg.guarantee,
+		"threads", r.cfg.threads, "state_dir", r.cfg.stateDir, "process_id", pid)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range r.cfg.threads {
+		th, err := newThread(r, i, pid, brokers, layout, engine)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return th.run(gctx) })
+	}
+	err = g.Wait()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	r.log.Info("runtime: stopped", "err", err)
+	return err
+}
+
+// brokers returns the seed brokers, starting the embedded broker if none is
+// configured.
+func (r *Runtime) brokers() ([]string, func(), error) {
+	if len(r.cfg.brokers) > 0 {
+		return r.cfg.brokers, func() {}, nil
+	}
+	if env := os.Getenv(BrokersEnv); env != "" {
+		return strings.Split(env, ","), func() {}, nil
+	}
+	dir := filepath.Join(r.cfg.stateDir, "broker")
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(r.cfg.embeddedPort), kfake.DataDir(dir))
+	if err != nil && r.cfg.embeddedPort != 0 {
+		r.log.Warn("runtime: embedded broker port in use, choosing another", "port", r.cfg.embeddedPort, "err", err)
+		c, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.DataDir(dir))
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime: start embedded broker: %w", err)
+	}
+	addrs := c.ListenAddrs()
+	r.log.Info("runtime: no brokers configured (WithBrokers or "+BrokersEnv+"): started an embedded broker",
+		"addr", strings.Join(addrs, ","), "data_dir", dir,
+		"connect", "kcat -b "+addrs[0]+" -L")
+	return addrs, c.Close, nil
+}
+
+// clientOpts are the options of every client: the runtime's defaults for
+// stream processing, then the user's.
+func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID("gregor-" + r.cfg.appID),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
+		kgo.RecordPartitioner(partitioner{}),
+	}
+	return append(opts, r.cfg.clientOpts...)
+}
+
+func (r *Runtime) openEngine() (state.Engine, func(), error) {
+	if r.cfg.memoryState {
+		return memory.NewEngine(), func() {}, nil
+	}
+	e, err := pebble.Open(filepath.Join(r.cfg.stateDir, "state"), pebble.WithLogger(r.cfg.logger))
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime: open state: %w", err)
+	}
+	return e, func() {
+		if err := e.Close(); err != nil {
+			r.log.Error("runtime: close state", "err", err)
+		}
+	}, nil
+}
+
+// processID returns the id kept in dir, creating it on first use. It names
+// the process's group members (static membership) and transactional ids,
+// so a restarted process takes its predecessor's place at once.
+func processID(dir string) (string, error) {
+	path := filepath.Join(dir, "process-id")
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("runtime: read process id: %w", err)
+	}
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("runtime: process id: %w", err)
+	}
+	id := hex.EncodeToString(raw[:])
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("runtime: write process id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("runtime: write process id: %w", err)
+	}
+	return id, nil
+}
