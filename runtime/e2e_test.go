@@ -25,7 +25,7 @@ const testTimeout = 60 * time.Second
 
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("GREGOR_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
@@ -228,5 +228,75 @@ func TestCopartitionMismatch(t *testing.T) {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not name %q", err, s)
 		}
+	}
+}
+
+// produceMore writes lines like produceLines, starting at line from, and
+// adds their words to want.
+func produceMore(t *testing.T, addrs []string, from, n, words int, want map[string]int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		line := fmt.Sprintf("w%d w%d", i%words, (i*3)%words)
+		for _, w := range strings.Fields(line) {
+			want[w]++
+		}
+		recs = append(recs, &kgo.Record{Topic: "lines", Key: fmt.Appendf(nil, "line-%d", i), Value: []byte(line)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoInstances runs two instances in one group: they share the tasks;
+// then one stops, its tasks move to the other, which restores their stores
+// from the changelogs (its state directory never held them), and counting
+// goes on from the restored counts.
+func TestTwoInstances(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "lines"), kfake.SeedTopics(4, "word-counts"))
+	addrs := c.ListenAddrs()
+	want := produceLines(t, addrs, 2000, 50)
+	opts := func(dir string) []runtime.Option {
+		return []runtime.Option{
+			runtime.WithApplicationID("wc2"),
+			runtime.WithBrokers(addrs...),
+			runtime.WithStateDir(dir),
+			runtime.WithGuarantee(runtime.ExactlyOnce),
+			runtime.WithDynamicMembership(),
+			runtime.WithLogger(testLogger(t)),
+		}
+	}
+	topo := wordCountTopology(t)
+	stopA := start(t, topo, opts(t.TempDir())...)
+	stopB := start(t, topo, opts(t.TempDir())...)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	// Both members hold tasks: 8 tasks (2 sub-topologies x 4 partitions)
+	// split 4 and 4.
+	if _, err := c.WaitGroupStable(ctx, "wc2", 2); err != nil {
+		t.Fatalf("the group never had two stable members: %v", err)
+	}
+	readCounts(t, addrs, want)
+	if err := stopB(); err != nil {
+		t.Fatalf("instance B: %v", err)
+	}
+	produceMore(t, addrs, 2000, 1000, 50, want)
+	seen := readCounts(t, addrs, want)
+	for w, s := range seen {
+		for i := 1; i < len(s); i++ {
+			if s[i] <= s[i-1] {
+				t.Fatalf("word %s: counts %v do not grow", w, s)
+			}
+		}
+	}
+	if err := stopA(); err != nil {
+		t.Fatalf("instance A: %v", err)
 	}
 }
