@@ -56,6 +56,9 @@ type config struct {
 	restoreBatch   int
 	memoryState    bool
 	txnTimeout     time.Duration
+	onDeserialize  ErrorHandler
+	onProcess      ErrorHandler
+	onProduce      ErrorHandler
 	// dynamicMembership turns static membership off.
 	dynamicMembership bool
 }

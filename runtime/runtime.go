@@ -50,6 +50,11 @@ func New(topo *processor.Topology, opts ...Option) (*Runtime, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	for _, h := range []*ErrorHandler{&cfg.onDeserialize, &cfg.onProcess, &cfg.onProduce} {
+		if *h == nil {
+			*h = LogAndFail
+		}
+	}
 	if cfg.appID == "" {
 		return nil, errors.New("runtime: an application id is required (WithApplicationID)")
 	}
@@ -166,9 +171,11 @@ func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
 		kgo.ClientID("gregor-" + r.cfg.appID),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
-		kgo.RecordPartitioner(partitioner{}),
 	}
-	return append(opts, r.cfg.clientOpts...)
+	opts = append(opts, r.cfg.clientOpts...)
+	// Placement is the runtime's: changelog records must reach their
+	// task's partition, and keys must land where streamtest puts them.
+	return append(opts, kgo.RecordPartitioner(partitioner{}))
 }
 
 func (r *Runtime) openEngine() (state.Engine, func(), error) {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,8 @@ type thread struct {
 	produceErr error
 
 	changelogTopics map[string]bool
+	polled          map[task.TopicPartition][]*kgo.Record // this poll's records, for error handlers
+	skipped         int64                                 // records skipped or dead-lettered by handlers
 	inTxn           bool
 	lastCommit      time.Time
 }
@@ -67,6 +70,7 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 		log: r.log.With("thread", id), layout: l, engine: engine, brokers: brokers,
 		tasks: map[processor.TaskID]*task.Task{}, assigned: map[string]map[int32]bool{},
 		ends: map[task.TopicPartition]int64{}, changelogTopics: map[string]bool{},
+		polled: map[task.TopicPartition][]*kgo.Record{},
 	}
 	for name := range l.partitions {
 		if _, src := l.topicSub[name]; !src {
@@ -373,6 +377,7 @@ func (t *thread) add(p kgo.FetchTopicPartition) error {
 	if tk == nil {
 		return fmt.Errorf("fetched records of %s/%d, whose task %s is not assigned here", p.Topic, p.Partition, id)
 	}
+	t.polled[task.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.Records
 	recs := make([]processor.RawRecord, len(p.Records))
 	for i, kr := range p.Records {
 		recs[i] = rawRecord(kr)
@@ -395,18 +400,56 @@ func rawRecord(kr *kgo.Record) processor.RawRecord {
 	return rec
 }
 
+// handle applies the error handlers to a task's record error: nil means
+// go on.
+func (t *thread) handle(id processor.TaskID, err error) error {
+	var re *task.RecordError
+	if !errors.As(err, &re) {
+		return err
+	}
+	f := FailedRecord{Task: id, Topic: re.Origin.Topic, Partition: re.Origin.Partition, Offset: re.Origin.Offset, Err: re.Err}
+	recs := t.polled[task.TopicPartition{Topic: f.Topic, Partition: f.Partition}]
+	if i, ok := slices.BinarySearchFunc(recs, f.Offset, func(r *kgo.Record, off int64) int { return cmp.Compare(r.Offset, off) }); ok {
+		r := rawRecord(recs[i])
+		f.Key, f.Value, f.Headers, f.Timestamp = r.Key, r.Value, r.Headers, r.Timestamp
+	}
+	what, h := "processing", t.r.cfg.onProcess
+	if isDeserialization(re.Err) {
+		what, h = "deserialization", t.r.cfg.onDeserialize
+	}
+	a := h(f)
+	switch a.kind {
+	case actContinue:
+		logFailed(t.log, what, f, "skipped")
+	case actDeadLetter:
+		logFailed(t.log, what, f, "sent to dead-letter topic "+a.topic)
+		rec := processor.RawRecord{Key: f.Key, Value: f.Value, NullKey: f.Key == nil, NullValue: f.Value == nil,
+			Timestamp: f.Timestamp, Headers: deadLetterHeaders(f)}
+		if err := t.Send(a.topic, -1, rec); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	t.skipped++
+	return nil
+}
+
 // process runs every task until its queues are empty, then fires the
 // wall-clock punctuations due.
 func (t *thread) process() error {
+	defer clear(t.polled)
 	now := time.Now()
 	for _, id := range t.taskIDs() {
 		tk := t.tasks[id]
-		if tk.Buffered() > 0 {
+		for tk.Buffered() > 0 {
 			if err := t.begin(); err != nil {
 				return err
 			}
 			if _, err := tk.Process(tk.Buffered()); err != nil {
-				return err
+				if err := t.handle(id, err); err != nil {
+					return err
+				}
 			}
 		}
 		if err := t.begin(); err != nil {
@@ -549,6 +592,23 @@ func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) er
 		t.pmu.Lock()
 		defer t.pmu.Unlock()
 		if err != nil {
+			f := FailedRecord{Topic: topic, Partition: r.Partition, Offset: -1, Key: r.Key, Value: r.Value,
+				Timestamp: r.Timestamp, Err: err}
+			if t.sess == nil && !changelog {
+				switch a := t.r.cfg.onProduce(f); a.kind {
+				case actContinue:
+					logFailed(t.log, "production", f, "skipped")
+					return
+				case actDeadLetter:
+					logFailed(t.log, "production", f, "sent to dead-letter topic "+a.topic)
+					dl := &kgo.Record{Topic: a.topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Partition: choose}
+					for _, h := range deadLetterHeaders(f) {
+						dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+					}
+					t.cl.Produce(context.Background(), dl, nil)
+					return
+				}
+			}
 			if t.produceErr == nil {
 				t.produceErr = fmt.Errorf("produce to %s: %w", topic, err)
 			}

@@ -1,0 +1,137 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/gregorstream/gregor/dsl"
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/runtime"
+	"github.com/gregorstream/gregor/runtime/task"
+	"github.com/gregorstream/gregor/serde"
+)
+
+type order struct {
+	Customer string `json:"customer"`
+}
+
+// ordersTopology counts orders per customer from JSON values.
+func ordersTopology(t *testing.T) *processor.Topology {
+	t.Helper()
+	b := dsl.NewBuilder()
+	b.Stream("orders", serde.String(), serde.JSON[order]()).
+		GroupBy(func(_ string, o order) string { return o.Customer }, serde.String(), dsl.Named("by-customer")).
+		Count(dsl.Named("per-customer")).
+		ToStream().
+		To("word-counts")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// produceOrders writes five orders, the third of which (partition 0,
+// offset 2) is not JSON.
+func produceOrders(t *testing.T, addrs []string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for _, v := range []string{`{"customer":"ann"}`, `{"customer":"bob"}`, `not json`, `{"customer":"ann"}`, `{"customer":"cy"}`} {
+		recs = append(recs, &kgo.Record{Topic: "orders", Partition: 0, Key: []byte("k"), Value: []byte(v)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func handlerOpts(t *testing.T, app string, addrs []string, g runtime.Guarantee, extra ...runtime.Option) []runtime.Option {
+	return append([]runtime.Option{
+		runtime.WithApplicationID(app), runtime.WithBrokers(addrs...), runtime.WithStateDir(t.TempDir()),
+		runtime.WithGuarantee(g), runtime.WithDynamicMembership(), runtime.WithLogger(testLogger(t)),
+	}, extra...)
+}
+
+func TestDeserializationFailsByDefault(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "orders"), kfake.SeedTopics(1, "word-counts"))
+	produceOrders(t, c.ListenAddrs())
+	rt, err := runtime.New(ordersTopology(t), handlerOpts(t, "fail", c.ListenAddrs(), runtime.ExactlyOnce)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err = rt.Run(ctx)
+	var re *task.RecordError
+	if !errors.As(err, &re) {
+		t.Fatalf("Run = %v, want a record error", err)
+	}
+	if re.Origin.Topic != "orders" || re.Origin.Partition != 0 || re.Origin.Offset != 2 {
+		t.Errorf("error names %+v, want orders/0 offset 2", re.Origin)
+	}
+	for _, s := range []string{`"orders"`, "partition 0", "offset 2"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %s", err, s)
+		}
+	}
+}
+
+func TestDeserializationContinueAndDeadLetter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    runtime.ErrorHandler
+		g    runtime.Guarantee
+	}{
+		{"continue", runtime.LogAndContinue, runtime.AtLeastOnce},
+		{"dead-letter", runtime.SendToDeadLetter("orders-dlq"), runtime.ExactlyOnce},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(1, "orders"), kfake.SeedTopics(1, "word-counts"), kfake.SeedTopics(1, "orders-dlq"))
+			addrs := c.ListenAddrs()
+			produceOrders(t, addrs)
+			start(t, ordersTopology(t), handlerOpts(t, tc.name, addrs, tc.g,
+				runtime.WithDeserializationHandler(tc.h), runtime.WithCommitInterval(50_000_000))...)
+			// The records around the bad one are counted.
+			readCounts(t, addrs, map[string]int64{"ann": 2, "bob": 1, "cy": 1})
+			if tc.name != "dead-letter" {
+				return
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("orders-dlq"),
+				kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			fs := cl.PollFetches(ctx)
+			recs := fs.Records()
+			if len(recs) != 1 {
+				t.Fatalf("dead-letter topic holds %d records (err %v), want 1", len(recs), fs.Err())
+			}
+			r := recs[0]
+			if string(r.Value) != "not json" || string(r.Key) != "k" {
+				t.Errorf("dead letter %q=%q, want the record as read", r.Key, r.Value)
+			}
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			if h[runtime.HeaderTopic] != "orders" || h[runtime.HeaderPartition] != "0" || h[runtime.HeaderOffset] != "2" ||
+				!strings.Contains(h[runtime.HeaderError], "json") {
+				t.Errorf("dead-letter headers %v", h)
+			}
+		})
+	}
+}
