@@ -56,6 +56,7 @@ type config struct {
 	restoreBatch   int
 	memoryState    bool
 	txnTimeout     time.Duration
+	noSignals      bool
 	onDeserialize  ErrorHandler
 	onProcess      ErrorHandler
 	onProduce      ErrorHandler
@@ -92,7 +93,10 @@ func WithNumStreamThreads(n int) Option { return func(c *config) { c.threads = n
 // creates (TLS, SASL, compression, linger, batch and fetch sizes...). They
 // come after the runtime's own, so they override its defaults; options
 // the runtime owns (group, transactional id, balancers, consumed topics,
-// isolation level) are set again after them.
+// isolation level, partitioner) are set again after them.
+//
+// The defaults: lz4 compression (snappy and none as fallbacks for old
+// brokers), a 5 ms linger, franz-go's defaults otherwise.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
 }
@@ -125,3 +129,7 @@ func WithDynamicMembership() Option { return func(c *config) { c.dynamicMembersh
 // holds read_committed readers of its partitions for up to this long,
 // unless the same process restarts first and aborts it.
 func WithTransactionTimeout(d time.Duration) Option { return func(c *config) { c.txnTimeout = d } }
+
+// WithoutSignalHandler stops Run from handling SIGTERM and SIGINT itself;
+// cancel Run's context to stop it.
+func WithoutSignalHandler() Option { return func(c *config) { c.noSignals = true } }

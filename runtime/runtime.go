@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -85,11 +87,17 @@ func New(topo *processor.Topology, opts ...Option) (*Runtime, error) {
 	return &Runtime{cfg: cfg, topo: topo, subs: subs, log: cfg.logger.With("app", cfg.appID)}, nil
 }
 
-// Run processes until ctx is cancelled or a fatal error occurs. On cancel it
-// finishes the record in hand, commits, closes the stores and leaves the
-// group, and returns nil. A fatal error is returned with its context
+// Run processes until ctx is cancelled, the process receives SIGTERM or
+// SIGINT (unless WithoutSignalHandler), or a fatal error occurs. On cancel
+// or signal it finishes the record in hand, commits, closes the stores and
+// leaves the group, and returns nil. A fatal error is returned with its context
 // (thread, task, topic, partition, offset).
 func (r *Runtime) Run(ctx context.Context) error {
+	if !r.cfg.noSignals {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+	}
 	if err := os.MkdirAll(r.cfg.stateDir, 0o755); err != nil {
 		return fmt.Errorf("runtime: state dir: %w", err)
 	}
