@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Guarantee is a processing guarantee.
@@ -57,6 +58,7 @@ type config struct {
 	memoryState    bool
 	txnTimeout     time.Duration
 	noSignals      bool
+	meterProvider  metric.MeterProvider
 	onDeserialize  ErrorHandler
 	onProcess      ErrorHandler
 	onProduce      ErrorHandler

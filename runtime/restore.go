@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime/task"
@@ -104,6 +106,7 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 		}
 		consume[tp.Topic][tp.Partition] = kgo.NewOffset().At(tg.next)
 		total += tg.end - tg.next
+		t.m.addRestoreLeft(tg.sp.Store, tg.end-tg.next)
 	}
 	if len(targets) == 0 {
 		return nil
@@ -151,9 +154,12 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 				return
 			}
 			tg.restored += int64(len(batch))
+			t.m.restored.Add(context.Background(), int64(len(batch)), metric.WithAttributes(attribute.String("store", tg.sp.Store)))
+			t.m.addRestoreLeft(tg.sp.Store, -(next - tg.next))
 			restored += int64(len(batch))
 			tg.next = next
 			if tg.next >= tg.end {
+				t.m.addRestoreLeft(tg.sp.Store, -(tg.end - tg.next))
 				delete(targets, tp)
 				cl.RemoveConsumePartitions(map[string][]int32{p.Topic: {p.Partition}})
 			}

@@ -123,6 +123,12 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	defer closeEngine()
 
+	ms, err := newMetrics(r.cfg.meterProvider)
+	if err != nil {
+		return fmt.Errorf("runtime: metrics: %w", err)
+	}
+	defer ms.close()
+
 	pid, err := processID(r.cfg.stateDir)
 	if err != nil {
 		return err
@@ -132,7 +138,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range r.cfg.threads {
-		th, err := newThread(r, i, pid, brokers, layout, engine)
+		th, err := newThread(r, i, pid, brokers, layout, engine, ms)
 		if err != nil {
 			return err
 		}
@@ -152,8 +158,14 @@ func (r *Runtime) brokers() ([]string, func(), error) {
 	if len(r.cfg.brokers) > 0 {
 		return r.cfg.brokers, func() {}, nil
 	}
-	if env := os.Getenv(BrokersEnv); env != "" {
-		return strings.Split(env, ","), func() {}, nil
+	var env []string
+	for _, a := range strings.Split(os.Getenv(BrokersEnv), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			env = append(env, a)
+		}
+	}
+	if len(env) > 0 {
+		return env, func() {}, nil
 	}
 	dir := filepath.Join(r.cfg.stateDir, "broker")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(r.cfg.embeddedPort), kfake.DataDir(dir))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime/internal/assign"
@@ -42,6 +44,7 @@ type thread struct {
 
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession // nil with AtLeastOnce
+	m    *metrics
 
 	tasks map[processor.TaskID]*task.Task
 	owned atomic.Pointer[[]assign.TaskID] // for the balancer's join metadata
@@ -64,8 +67,9 @@ type thread struct {
 	lastCommit      time.Time
 }
 
-func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engine state.Engine) (*thread, error) {
+func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engine state.Engine, ms *metrics) (*thread, error) {
 	t := &thread{
+		m: ms,
 		r: r, id: id, name: fmt.Sprintf("%s-%s-%d", r.cfg.appID, pid, id),
 		log: r.log.With("thread", id), layout: l, engine: engine, brokers: brokers,
 		tasks: map[processor.TaskID]*task.Task{}, assigned: map[string]map[int32]bool{},
@@ -311,6 +315,7 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 				t.log.Warn("runtime: close task", "task", id, "err", err)
 			}
 			delete(t.tasks, id)
+			t.forget(id)
 		}
 	}
 	var ids []processor.TaskID
@@ -341,8 +346,19 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 		owned = append(owned, assign.TaskID{SubTopology: id.SubTopology, Partition: id.Partition})
 	}
 	t.owned.Store(&owned)
+	t.m.rebalances.Add(context.Background(), 1)
+
 	t.log.Info("runtime: assignment", "tasks", taskList(t.tasks))
 	return discard, nil
+}
+
+// forget drops a closed task's lag gauges.
+func (t *thread) forget(id processor.TaskID) {
+	t.m.mu.Lock()
+	defer t.m.mu.Unlock()
+	for _, topic := range t.layout.subTopics[id.SubTopology] {
+		delete(t.m.lag, task.TopicPartition{Topic: topic, Partition: id.Partition})
+	}
 }
 
 func compareTaskIDs(a, b processor.TaskID) int {
@@ -377,12 +393,15 @@ func (t *thread) add(p kgo.FetchTopicPartition) error {
 	if tk == nil {
 		return fmt.Errorf("fetched records of %s/%d, whose task %s is not assigned here", p.Topic, p.Partition, id)
 	}
-	t.polled[task.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.Records
+	tp := task.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+	t.polled[tp] = p.Records
+	t.m.consumed.Add(context.Background(), int64(len(p.Records)), metric.WithAttributes(taskAttr(id), attribute.String("topic", p.Topic)))
+	t.m.setLag(tp, max(p.HighWatermark-p.Records[len(p.Records)-1].Offset-1, 0))
 	recs := make([]processor.RawRecord, len(p.Records))
 	for i, kr := range p.Records {
 		recs[i] = rawRecord(kr)
 	}
-	return tk.Add(task.TopicPartition{Topic: p.Topic, Partition: p.Partition}, recs...)
+	return tk.Add(tp, recs...)
 }
 
 func rawRecord(kr *kgo.Record) processor.RawRecord {
@@ -432,6 +451,7 @@ func (t *thread) handle(id processor.TaskID, err error) error {
 		return err
 	}
 	t.skipped++
+	t.m.skipped.Add(context.Background(), 1, metric.WithAttributes(taskAttr(id), attribute.String("reason", what)))
 	return nil
 }
 
@@ -446,7 +466,12 @@ func (t *thread) process() error {
 			if err := t.begin(); err != nil {
 				return err
 			}
-			if _, err := tk.Process(tk.Buffered()); err != nil {
+			began := time.Now()
+			n, err := tk.Process(tk.Buffered())
+			attrs := metric.WithAttributes(taskAttr(id))
+			t.m.processed.Add(context.Background(), int64(n), attrs)
+			t.m.processDur.Record(context.Background(), time.Since(began).Seconds(), attrs)
+			if err != nil {
 				if err := t.handle(id, err); err != nil {
 					return err
 				}
@@ -477,6 +502,7 @@ func (t *thread) commitRequested() bool {
 // the changelog offsets reached.
 func (t *thread) commit(ctx context.Context) error {
 	t.lastCommit = time.Now()
+	defer func(began time.Time) { t.m.commitDur.Record(context.Background(), time.Since(began).Seconds()) }(t.lastCommit)
 	if len(t.tasks) == 0 && !t.inTxn {
 		return nil
 	}
@@ -559,6 +585,7 @@ func (t *thread) closeTasks(clean bool) {
 			t.log.Warn("runtime: close task", "task", id, "err", err)
 		}
 		delete(t.tasks, id)
+		t.forget(id)
 	}
 	if !clean {
 		t.mu.Lock()
@@ -614,6 +641,7 @@ func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) er
 			}
 			return
 		}
+		t.m.produced.Add(context.Background(), 1, metric.WithAttributes(attribute.String("topic", r.Topic)))
 		if changelog {
 			tp := task.TopicPartition{Topic: r.Topic, Partition: r.Partition}
 			t.ends[tp] = max(t.ends[tp], r.Offset+1)

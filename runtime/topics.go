@@ -167,10 +167,13 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 		if err == nil {
 			err = resp.Err
 		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists): // another instance created it
+		case err != nil:
 			return fmt.Errorf("runtime: create topic %q with %d partitions: %w", name, n, err)
+		default:
+			r.log.Info("runtime: created internal topic", "topic", name, "partitions", n)
 		}
-		r.log.Info("runtime: created internal topic", "topic", name, "partitions", n)
 		return nil
 	}
 	for _, name := range clNames {

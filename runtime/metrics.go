@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/runtime/task"
+)
+
+// WithMeterProvider sets the OpenTelemetry meter provider of the runtime's
+// metrics; the default is the global one (otel.GetMeterProvider()).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.meterProvider = mp }
+}
+
+// Metric names. Attributes: "task" (0_3), "topic", "store", "reason".
+const (
+	MetricConsumed   = "gregor.records.consumed"  // records fetched, by task and topic
+	MetricProcessed  = "gregor.records.processed" // records processed, by task
+	MetricProduced   = "gregor.records.produced"  // records written, by topic
+	MetricSkipped    = "gregor.records.skipped"   // records an error handler skipped or dead-lettered, by task and reason
+	MetricProcessDur = "gregor.process.duration"  // seconds per batch of records a task processes
+	MetricCommitDur  = "gregor.commit.duration"   // seconds per commit of a thread
+	MetricRestored   = "gregor.restore.records"   // changelog records restored, by store
+	MetricRestoreLag = "gregor.restore.remaining" // changelog records left to restore, by store
+	MetricRebalances = "gregor.rebalances"        // assignments received
+	MetricLag        = "gregor.consumer.lag"      // records behind the end of each input partition, by topic and partition
+)
+
+type metrics struct {
+	consumed, processed, produced, skipped, restored, rebalances metric.Int64Counter
+	processDur, commitDur                                        metric.Float64Histogram
+
+	mu          sync.Mutex
+	lag         map[task.TopicPartition]int64
+	restoreLeft map[string]int64
+	reg         metric.Registration
+}
+
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter("github.com/gregorstream/gregor/runtime")
+	ms := &metrics{lag: map[task.TopicPartition]int64{}, restoreLeft: map[string]int64{}}
+	var errs []error
+	counter := func(name, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit("{record}"))
+		errs = append(errs, err)
+		return c
+	}
+	ms.consumed = counter(MetricConsumed, "Records fetched from input topics.")
+	ms.processed = counter(MetricProcessed, "Records processed.")
+	ms.produced = counter(MetricProduced, "Records written to output, repartition and changelog topics.")
+	ms.skipped = counter(MetricSkipped, "Records an error handler skipped or sent to a dead-letter topic.")
+	ms.restored = counter(MetricRestored, "Changelog records restored into stores.")
+	rb, err := m.Int64Counter(MetricRebalances, metric.WithDescription("Assignments received by stream threads."))
+	errs = append(errs, err)
+	ms.rebalances = rb
+	ms.processDur, err = m.Float64Histogram(MetricProcessDur, metric.WithUnit("s"), metric.WithDescription("Time a task takes to process a batch of records."))
+	errs = append(errs, err)
+	ms.commitDur, err = m.Float64Histogram(MetricCommitDur, metric.WithUnit("s"), metric.WithDescription("Time a thread takes to commit."))
+	errs = append(errs, err)
+	lag, err := m.Int64ObservableGauge(MetricLag, metric.WithUnit("{record}"), metric.WithDescription("Records behind the end of each input partition."))
+	errs = append(errs, err)
+	left, err := m.Int64ObservableGauge(MetricRestoreLag, metric.WithUnit("{record}"), metric.WithDescription("Changelog records left to restore."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	ms.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ms.mu.Lock()
+		defer ms.mu.Unlock()
+		for tp, n := range ms.lag {
+			o.ObserveInt64(lag, n, metric.WithAttributes(attribute.String("topic", tp.Topic), attribute.Int("partition", int(tp.Partition))))
+		}
+		for store, n := range ms.restoreLeft {
+			o.ObserveInt64(left, n, metric.WithAttributes(attribute.String("store", store)))
+		}
+		return nil
+	}, lag, left)
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+func (ms *metrics) close() {
+	if ms.reg != nil {
+		ms.reg.Unregister()
+	}
+}
+
+func taskAttr(id processor.TaskID) attribute.KeyValue { return attribute.String("task", id.String()) }
+
+func (ms *metrics) setLag(tp task.TopicPartition, n int64) {
+	ms.mu.Lock()
+	ms.lag[tp] = n
+	ms.mu.Unlock()
+}
+
+func (ms *metrics) addRestoreLeft(store string, n int64) {
+	ms.mu.Lock()
+	ms.restoreLeft[store] += n
+	ms.mu.Unlock()
+}

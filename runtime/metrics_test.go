@@ -1,0 +1,72 @@
+package runtime_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/gregorstream/gregor/runtime"
+)
+
+// TestMetrics runs the word count with a manual reader and checks the
+// counts the runtime reports against what it did.
+func TestMetrics(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "lines"), kfake.SeedTopics(4, "word-counts"))
+	addrs := c.ListenAddrs()
+	want := produceLines(t, addrs, 500, 20)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	stop := start(t, wordCountTopology(t),
+		runtime.WithApplicationID("metrics"), runtime.WithBrokers(addrs...), runtime.WithStateDir(t.TempDir()),
+		runtime.WithGuarantee(runtime.ExactlyOnce), runtime.WithDynamicMembership(), runtime.WithLogger(testLogger(t)),
+		runtime.WithMeterProvider(mp))
+	readCounts(t, addrs, want)
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]int64{}
+	hist := map[string]uint64{}
+	gauges := map[string]int{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					sums[m.Name] += p.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					hist[m.Name] += p.Count
+				}
+			case metricdata.Gauge[int64]:
+				gauges[m.Name] += len(d.DataPoints)
+			}
+		}
+	}
+	// 500 lines of 3 words: 500 line records and 1,500 repartitioned words.
+	if got := sums[runtime.MetricConsumed]; got != 2000 {
+		t.Errorf("%s = %d, want 2000", runtime.MetricConsumed, got)
+	}
+	if got := sums[runtime.MetricProcessed]; got != 2000 {
+		t.Errorf("%s = %d, want 2000", runtime.MetricProcessed, got)
+	}
+	// At least the 1,500 repartition records, and a count and a changelog
+	// record per word.
+	if got := sums[runtime.MetricProduced]; got < 1500+2*int64(len(want)) {
+		t.Errorf("%s = %d, want at least %d", runtime.MetricProduced, got, 1500+2*len(want))
+	}
+	if sums[runtime.MetricRebalances] < 1 || hist[runtime.MetricCommitDur] < 1 || hist[runtime.MetricProcessDur] < 1 {
+		t.Errorf("rebalances %d, commits %d, process batches %d: want each at least 1",
+			sums[runtime.MetricRebalances], hist[runtime.MetricCommitDur], hist[runtime.MetricProcessDur])
+	}
+	if gauges[runtime.MetricLag] == 0 {
+		t.Errorf("no %s gauge", runtime.MetricLag)
+	}
+}
