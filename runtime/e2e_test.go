@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,8 @@ import (
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime"
 	"github.com/gregorstream/gregor/serde"
+	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/pebble"
 )
 
 // testTimeout bounds every wait of these tests: a failure, not a pace.
@@ -298,5 +301,66 @@ func TestTwoInstances(t *testing.T) {
 	}
 	if err := stopA(); err != nil {
 		t.Fatalf("instance A: %v", err)
+	}
+}
+
+// TestStateCleanup: a task that moves to another instance has its local
+// state deleted from the first instance after the cleanup delay, while the
+// tasks it keeps keep theirs.
+func TestStateCleanup(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "lines"), kfake.SeedTopics(4, "word-counts"))
+	addrs := c.ListenAddrs()
+	want := produceLines(t, addrs, 1000, 40)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	opts := func(dir string) []runtime.Option {
+		return []runtime.Option{
+			runtime.WithApplicationID("cleanup"), runtime.WithBrokers(addrs...), runtime.WithStateDir(dir),
+			runtime.WithGuarantee(runtime.ExactlyOnce), runtime.WithDynamicMembership(),
+			runtime.WithStateCleanupDelay(time.Millisecond), runtime.WithLogger(testLogger(t)),
+		}
+	}
+	topo := wordCountTopology(t)
+	stopA := start(t, topo, opts(dirA)...)
+	readCounts(t, addrs, want) // A alone ran every task
+	stopB := start(t, topo, opts(dirB)...)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if _, err := c.WaitGroupStable(ctx, "cleanup", 2); err != nil {
+		t.Fatal(err)
+	}
+	produceMore(t, addrs, 1000, 500, 40, want)
+	readCounts(t, addrs, want)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	// Each partition of the count store is held by exactly one instance:
+	// B restored the tasks that moved, A deleted them.
+	held := func(dir string, p int32) bool {
+		e, err := pebble.Open(filepath.Join(dir, "state"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		n, err := e.Reader(state.StorePartition{Store: "counts", Partition: p}).ApproximateCount()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	moved := 0
+	for p := range int32(4) {
+		a, b := held(dirA, p), held(dirB, p)
+		if a == b {
+			t.Errorf("partition %d of the count store: held by A %v, by B %v; want exactly one", p, a, b)
+		}
+		if b {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Errorf("no task moved to B")
 	}
 }

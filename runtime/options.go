@@ -58,6 +58,7 @@ type config struct {
 	memoryState    bool
 	txnTimeout     time.Duration
 	noSignals      bool
+	cleanupDelay   time.Duration
 	meterProvider  metric.MeterProvider
 	onDeserialize  ErrorHandler
 	onProcess      ErrorHandler
@@ -135,3 +136,13 @@ func WithTransactionTimeout(d time.Duration) Option { return func(c *config) { c
 // WithoutSignalHandler stops Run from handling SIGTERM and SIGINT itself;
 // cancel Run's context to stop it.
 func WithoutSignalHandler() Option { return func(c *config) { c.noSignals = true } }
+
+// DefaultStateCleanupDelay is how long the local state of a task that moved
+// to another instance is kept, as Kafka Streams' state.cleanup.delay.ms.
+const DefaultStateCleanupDelay = 10 * time.Minute
+
+// WithStateCleanupDelay sets how long the local state of a task that moved
+// away is kept: if the task comes back within it, only the changelog's tail
+// is restored; after it, the state is deleted. The default is
+// DefaultStateCleanupDelay.
+func WithStateCleanupDelay(d time.Duration) Option { return func(c *config) { c.cleanupDelay = d } }

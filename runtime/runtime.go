@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +38,11 @@ import (
 
 // Runtime runs one topology. Create it with New and call Run.
 type Runtime struct {
+	// owners records which thread runs each task, so that no thread deletes
+	// the local state of a task another thread of the process runs.
+	ownersMu sync.Mutex
+	owners   map[processor.TaskID]int
+
 	cfg  config
 	topo *processor.Topology
 	subs []processor.SubTopology
@@ -84,7 +90,10 @@ func New(topo *processor.Topology, opts ...Option) (*Runtime, error) {
 			return nil, fmt.Errorf("runtime: sub-topology %d reads a topic pattern (%s): pattern sources run in streamtest only for now", s.ID, s.Patterns[0])
 		}
 	}
-	return &Runtime{cfg: cfg, topo: topo, subs: subs, log: cfg.logger.With("app", cfg.appID)}, nil
+	if cfg.cleanupDelay <= 0 {
+		cfg.cleanupDelay = DefaultStateCleanupDelay
+	}
+	return &Runtime{cfg: cfg, topo: topo, subs: subs, log: cfg.logger.With("app", cfg.appID), owners: map[processor.TaskID]int{}}, nil
 }
 
 // Run processes until ctx is cancelled, the process receives SIGTERM or
@@ -238,4 +247,34 @@ func processID(dir string) (string, error) {
 		return "", fmt.Errorf("runtime: write process id: %w", err)
 	}
 	return id, nil
+}
+
+// own records thread as the owner of id (or releases it, with owner -1);
+// releasing reports whether no thread owns id now.
+func (r *Runtime) own(id processor.TaskID, thread int) bool {
+	r.ownersMu.Lock()
+	defer r.ownersMu.Unlock()
+	if thread >= 0 {
+		r.owners[id] = thread
+		return false
+	}
+	_, owned := r.owners[id]
+	return !owned
+}
+
+func (r *Runtime) release(id processor.TaskID, thread int) {
+	r.ownersMu.Lock()
+	defer r.ownersMu.Unlock()
+	if r.owners[id] == thread {
+		delete(r.owners, id)
+	}
+}
+
+// storesOf returns the store-partitions of a task.
+func (r *Runtime) storesOf(id processor.TaskID) []state.StorePartition {
+	var out []state.StorePartition
+	for _, store := range r.subs[id.SubTopology].Stores {
+		out = append(out, state.StorePartition{Store: store, Partition: id.Partition})
+	}
+	return out
 }

@@ -61,6 +61,7 @@ type thread struct {
 	produceErr error
 
 	changelogTopics map[string]bool
+	departed        map[processor.TaskID]time.Time        // tasks that left, with their local state kept
 	polled          map[task.TopicPartition][]*kgo.Record // this poll's records, for error handlers
 	skipped         int64                                 // records skipped or dead-lettered by handlers
 	inTxn           bool
@@ -74,7 +75,7 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 		log: r.log.With("thread", id), layout: l, engine: engine, brokers: brokers,
 		tasks: map[processor.TaskID]*task.Task{}, assigned: map[string]map[int32]bool{},
 		ends: map[task.TopicPartition]int64{}, changelogTopics: map[string]bool{},
-		polled: map[task.TopicPartition][]*kgo.Record{},
+		polled: map[task.TopicPartition][]*kgo.Record{}, departed: map[processor.TaskID]time.Time{},
 	}
 	for name := range l.partitions {
 		if _, src := l.topicSub[name]; !src {
@@ -183,6 +184,9 @@ func (t *thread) run(ctx context.Context) (err error) {
 			t.sess.End(sctx, kgo.TryAbort)
 		}
 		t.closeTasks(err == nil || errors.Is(err, context.Canceled))
+		if cerr := t.cleanup(); cerr != nil {
+			t.log.Warn("runtime: clean up local state", "err", cerr)
+		}
 		t.cl.AllowRebalance() // leaving the group is a rebalance
 		if t.sess != nil {
 			t.sess.Close()
@@ -239,7 +243,31 @@ func (t *thread) run(ctx context.Context) (err error) {
 				return err
 			}
 		}
+		if err := t.cleanup(); err != nil {
+			return err
+		}
 	}
+}
+
+// cleanup deletes the local state of tasks that left more than the cleanup
+// delay ago and that no thread of the process runs now.
+func (t *thread) cleanup() error {
+	for id, since := range t.departed {
+		if time.Since(since) < t.r.cfg.cleanupDelay {
+			continue
+		}
+		delete(t.departed, id)
+		if !t.r.own(id, -1) {
+			continue
+		}
+		for _, sp := range t.r.storesOf(id) {
+			if err := t.engine.Drop(sp); err != nil {
+				return fmt.Errorf("clean up state of task %s: %w", id, err)
+			}
+		}
+		t.log.Info("runtime: deleted the local state of a task that moved away", "task", id, "after", t.r.cfg.cleanupDelay)
+	}
+	return nil
 }
 
 func fetchError(fs kgo.Fetches) error {
@@ -316,7 +344,13 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 			}
 			delete(t.tasks, id)
 			t.forget(id)
+			t.r.release(id, t.id)
+			t.departed[id] = time.Now()
 		}
+	}
+	for id := range want {
+		delete(t.departed, id)
+		t.r.own(id, t.id)
 	}
 	var ids []processor.TaskID
 	for id := range want {
@@ -586,6 +620,7 @@ func (t *thread) closeTasks(clean bool) {
 		}
 		delete(t.tasks, id)
 		t.forget(id)
+		t.r.release(id, t.id)
 	}
 	if !clean {
 		t.mu.Lock()
