@@ -5,9 +5,12 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime/task"
@@ -17,6 +20,30 @@ import (
 // metrics; the default is the global one (otel.GetMeterProvider()).
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
+}
+
+// WithTracerProvider sets the OpenTelemetry tracer provider of the
+// franz-go clients' traces (kotel: a span per produced and per fetched
+// record); the default is the global one (otel.GetTracerProvider()).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tracerProvider = tp }
+}
+
+// clientHooks returns franz-go's kotel hooks: the clients' own metrics
+// (connections, bytes and records written and read) and traces.
+func (c *config) clientHooks() kgo.Opt {
+	mp, tp := c.meterProvider, c.tracerProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	k := kotel.NewKotel(
+		kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(mp))),
+		kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(tp))),
+	)
+	return kgo.WithHooks(k.Hooks()...)
 }
 
 // Metric names. Attributes: "task" (0_3), "topic", "store", "reason".

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -65,6 +66,15 @@ func TestMetrics(t *testing.T) {
 	if sums[runtime.MetricRebalances] < 1 || hist[runtime.MetricCommitDur] < 1 || hist[runtime.MetricProcessDur] < 1 {
 		t.Errorf("rebalances %d, commits %d, process batches %d: want each at least 1",
 			sums[runtime.MetricRebalances], hist[runtime.MetricCommitDur], hist[runtime.MetricProcessDur])
+	}
+	kafka := 0
+	for name := range sums {
+		if strings.HasPrefix(name, "messaging.kafka.") {
+			kafka++
+		}
+	}
+	if kafka == 0 {
+		t.Errorf("no franz-go client metric (kotel) among %v", sums)
 	}
 	if gauges[runtime.MetricLag] == 0 {
 		t.Errorf("no %s gauge", runtime.MetricLag)

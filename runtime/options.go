@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Guarantee is a processing guarantee.
@@ -60,6 +61,7 @@ type config struct {
 	noSignals      bool
 	cleanupDelay   time.Duration
 	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 	onDeserialize  ErrorHandler
 	onProcess      ErrorHandler
 	onProduce      ErrorHandler

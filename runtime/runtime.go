@@ -200,6 +200,7 @@ func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
 		kgo.ClientID("gregor-" + r.cfg.appID),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
+		r.cfg.clientHooks(),
 	}
 	opts = append(opts, r.cfg.clientOpts...)
 	// Placement is the runtime's: changelog records must reach their
