@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +57,10 @@ const (
 	// crashSeedEnv overrides the fixed seed of the kill times and the
 	// input, to reproduce or explore.
 	crashSeedEnv = "GREGOR_CRASH_SEED"
+	// crashKgoLogEnv, set, adds franz-go's info logs to the worker log.
+	crashKgoLogEnv = "GREGOR_CRASH_KGO_LOG"
+	// crashLogDirEnv, set, names a directory to keep the worker logs in.
+	crashLogDirEnv = "GREGOR_CRASH_LOG_DIR"
 )
 
 const (
@@ -98,7 +102,12 @@ func TestCrashWorker(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	var clientOpts []kgo.Opt
+	if os.Getenv(crashKgoLogEnv) != "" {
+		clientOpts = append(clientOpts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
+	}
 	rt, err := runtime.New(topo,
+		runtime.WithClientOptions(clientOpts...),
 		runtime.WithApplicationID(crashApp),
 		runtime.WithBrokers(strings.Split(os.Getenv(crashBrokersEnv), ",")...),
 		runtime.WithStateDir(os.Getenv(crashStateEnv)),
@@ -140,9 +149,11 @@ func TestCrashBroker(t *testing.T) {
 	fmt.Fprintln(os.Stderr, "broker: closed")
 }
 
-// TestCrashExactlyOnce SIGKILLs the worker at random moments, at least 5
-// times, while it processes 200,000 records, and then checks that every
-// output holds each input record's effect exactly once.
+// TestCrashExactlyOnce SIGKILLs the worker at random moments while it
+// processes 200,000 records, until 5 kills have hit a transaction in
+// flight, and stops it twice with SIGTERM in between; then it checks that
+// every output holds each input record's effect exactly once, and that the
+// stores hold the expected counts.
 func TestCrashExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: child processes, tens of seconds")
@@ -153,27 +164,18 @@ func TestCrashExactlyOnce(t *testing.T) {
 		kfake.SeedTopics(crashParts, crashBig))
 	addr := c.ListenAddrs()[0]
 	ct := newCrashTest(t, addr)
-	ct.produce(rng, 200_000)
-	t.Logf("produced %d records in %v", ct.total, time.Since(begin).Round(time.Millisecond))
+	ct.produce(rng, 200_000, 10*time.Second)
 
-	const kills = 5
-	for i := range kills {
-		w := ct.startWorker()
-		ct.waitProgress(w)
-		time.Sleep(time.Duration(50+rng.IntN(451)) * time.Millisecond)
-		ct.kill(w, i+1)
-	}
+	ct.crash(rng, 5, []int{1, 3}, nil)
 	ct.finish()
-	if ct.midRunKills < kills {
-		t.Errorf("only %d of %d kills came while input was left to process", ct.midRunKills, kills)
-	}
 	ct.check()
 	t.Logf("total %v", time.Since(begin).Round(time.Millisecond))
 }
 
 // TestCrashExactlyOnceBrokerRestart runs the broker as a child process too
 // and restarts it (SIGTERM, then start again on the same port and data
-// dir) while the worker processes, besides SIGKILLing the worker 3 times.
+// dir) while the worker processes, besides SIGKILLing the worker 3 times
+// (with a transaction in flight) and stopping it once with SIGTERM.
 //
 // The broker is stopped with SIGTERM, never SIGKILL: on reload after a
 // SIGKILL, kfake aborts a transaction that was open without writing an
@@ -188,27 +190,21 @@ func TestCrashExactlyOnceBrokerRestart(t *testing.T) {
 	rng := crashRand(t)
 	b := startBroker(t)
 	ct := newCrashTest(t, b.addr)
-	ct.produce(rng, 50_000)
-	t.Logf("produced %d records in %v", ct.total, time.Since(begin).Round(time.Millisecond))
+	ct.produce(rng, 50_000, 10*time.Second)
 
-	const kills = 3
-	for i := range kills {
-		w := ct.startWorker()
-		ct.waitProgress(w)
-		time.Sleep(time.Duration(50+rng.IntN(451)) * time.Millisecond)
-		if i == 1 {
-			// Restart the broker under the running worker, then let the
-			// worker show progress again before it is killed.
-			b.restart()
-			ct.waitProgress(w)
-			time.Sleep(time.Duration(50+rng.IntN(451)) * time.Millisecond)
+	restarted := false
+	ct.crash(rng, 3, []int{2}, func(w *child) {
+		if restarted || ct.interrupted < 1 {
+			return
 		}
-		ct.kill(w, i+1)
-	}
+		// Restart the broker under the running worker, after one kill,
+		// then let the worker show progress again before it is killed.
+		restarted = true
+		time.Sleep(time.Duration(50+rng.IntN(451)) * time.Millisecond)
+		b.restart()
+		ct.waitProgress(w)
+	})
 	ct.finish()
-	if ct.midRunKills < kills {
-		t.Errorf("only %d of %d kills came while input was left to process", ct.midRunKills, kills)
-	}
 	ct.check()
 	t.Logf("total %v", time.Since(begin).Round(time.Millisecond))
 }
@@ -231,23 +227,29 @@ func crashRand(t *testing.T) *rand.Rand {
 type crashTest struct {
 	t        *testing.T
 	addr     string
-	dir      string // the test's temp dir
 	stateDir string
 	workLog  string
 	adm      *kadm.Client
 
-	total  int64            // input records
-	counts map[string]int64 // expected count per key
-	big    map[string]int   // expected crash-big records, "key value"
-	starts int
+	total    int64            // input records
+	produced atomic.Int64     // input records written so far
+	prodDone chan struct{}    // closed when the background producer ends
+	prodErr  error            // the producer's, once prodDone is closed
+	counts   map[string]int64 // expected count per key
+	big      map[string]int   // expected crash-big records, "key value"
+	starts   int
 
-	midRunKills int
+	interrupted int // kills with a transaction open
 }
 
 func newCrashTest(t *testing.T, addr string) *crashTest {
 	dir := t.TempDir()
-	ct := &crashTest{t: t, addr: addr, dir: dir, stateDir: filepath.Join(dir, "worker-state"),
+	ct := &crashTest{t: t, addr: addr, stateDir: filepath.Join(dir, "worker-state"),
 		workLog: filepath.Join(dir, "worker.log"), counts: map[string]int64{}, big: map[string]int{}}
+	if keep := os.Getenv(crashLogDirEnv); keep != "" {
+		ct.workLog = filepath.Join(keep, fmt.Sprintf("%s-%d-worker.log", t.Name(), time.Now().UnixNano()))
+		t.Logf("worker log: %s", ct.workLog)
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -262,17 +264,14 @@ func newCrashTest(t *testing.T, addr string) *crashTest {
 	return ct
 }
 
-// produce writes n records to crash-in: keys k0..k999 at random, values
-// the record's index as text, so each record is unique.
-func (ct *crashTest) produce(rng *rand.Rand, n int) {
+// produce generates n records for crash-in: keys k0..k999 at random,
+// values the record's index as text, so each record is unique. It writes
+// the first tenth at once, and the rest in the background, evenly over
+// about d, so that the worker always has input to process when it is
+// killed, however fast it is.
+func (ct *crashTest) produce(rng *rand.Rand, n int, d time.Duration) {
 	t := ct.t
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr), kgo.ProducerBatchMaxBytes(1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), crashDeadline)
-	defer cancel()
+	t.Helper()
 	recs := make([]*kgo.Record, n)
 	for i := range n {
 		k, v := "k"+strconv.Itoa(rng.IntN(crashKeys)), strconv.Itoa(i)
@@ -282,10 +281,60 @@ func (ct *crashTest) produce(rng *rand.Rand, n int) {
 		}
 		recs[i] = &kgo.Record{Topic: crashIn, Key: []byte(k), Value: []byte(v)}
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	ct.total = int64(n)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), crashDeadline+d)
+	first := n / 10
+	if err := cl.ProduceSync(ctx, recs[:first]...).FirstErr(); err != nil {
+		cancel()
+		cl.Close()
 		t.Fatalf("produce input: %v", err)
 	}
-	ct.total = int64(n)
+	ct.produced.Store(int64(first))
+	ct.prodDone = make(chan struct{})
+	go func() {
+		defer close(ct.prodDone)
+		defer cl.Close()
+		const every = 50 * time.Millisecond
+		batch := max(1, (n-first)*int(every)/int(d))
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := first; i < n; i += batch {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				ct.prodErr = ctx.Err()
+				return
+			}
+			j := min(i+batch, n)
+			if err := cl.ProduceSync(ctx, recs[i:j]...).FirstErr(); err != nil {
+				ct.prodErr = err
+				return
+			}
+			ct.produced.Store(int64(j))
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-ct.prodDone
+	})
+}
+
+// waitProduced waits until the background producer is done.
+func (ct *crashTest) waitProduced() {
+	t := ct.t
+	t.Helper()
+	select {
+	case <-ct.prodDone:
+	case <-time.After(crashDeadline):
+		t.Fatalf("input not produced after %v: %d of %d records", crashDeadline, ct.produced.Load(), ct.total)
+	}
+	if ct.prodErr != nil {
+		t.Fatalf("produce input: %v (%d of %d records written)", ct.prodErr, ct.produced.Load(), ct.total)
+	}
 }
 
 // startWorker starts a worker process on the state dir, appending its
@@ -351,23 +400,144 @@ func (ct *crashTest) waitProgress(w *child) {
 	}
 }
 
-// kill SIGKILLs the worker and waits for it to die.
-func (ct *crashTest) kill(w *child, n int) {
+// crash starts workers and SIGKILLs each at a random moment, until kills
+// of them were killed with a transaction open: records written and not
+// yet committed, which the next worker must abort, and input the next
+// worker must process again from the last commit. A kill that found no
+// transaction open does not count. After the kills numbered in stopAfter,
+// one worker is stopped with SIGTERM instead, at a random moment too: it
+// must exit cleanly with its stores at the last commit (see stop). during,
+// if not nil, runs once a worker processes, before the random wait.
+func (ct *crashTest) crash(rng *rand.Rand, kills int, stopAfter []int, during func(w *child)) {
+	t := ct.t
+	t.Helper()
+	stopped := map[int]bool{}
+	for ct.interrupted < kills {
+		if ct.starts >= 4*kills+len(stopAfter) {
+			t.Fatalf("%d workers started, %d of them killed with a transaction open: want %d", ct.starts, ct.interrupted, kills)
+		}
+		w := ct.startWorker()
+		ct.waitProgress(w)
+		if during != nil {
+			during(w)
+		}
+		time.Sleep(time.Duration(50+rng.IntN(451)) * time.Millisecond)
+		if n := ct.interrupted; slices.Contains(stopAfter, n) && !stopped[n] {
+			stopped[n] = true
+			ct.stop(w)
+			ct.checkStoreCurrent()
+			continue
+		}
+		// Prefer a moment with a transaction open, for at most a commit
+		// interval or two.
+		for range 10 {
+			if n, _ := ct.inFlight(); n > 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ct.kill(w)
+	}
+}
+
+// stop stops the worker with SIGTERM and requires a clean exit.
+func (ct *crashTest) stop(w *child) {
 	t := ct.t
 	t.Helper()
 	if w.exited() {
-		t.Fatalf("%s exited before kill %d: %v", w.name, n, w.err)
+		t.Fatalf("%s exited before it was stopped: %v", w.name, w.err)
 	}
-	consumed := ct.consumed() // committed before the kill: a lower bound
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("stop %s: %v", w.name, err)
+	}
+	w.wait(t, crashDeadline)
+	if w.err != nil {
+		t.Fatalf("%s did not stop cleanly on SIGTERM: %v", w.name, w.err)
+	}
+	t.Logf("stopped %s with SIGTERM after %v", w.name, time.Since(w.started).Round(time.Millisecond))
+}
+
+// checkStoreCurrent checks, after a clean stop, that the counts store is
+// at its changelog's committed end: no committed changelog record lies at
+// or past a store-partition's checkpoint. A clean stop commits, and the
+// stores apply what Kafka committed; a store behind would have to be
+// restored at the next start.
+func (ct *crashTest) checkStoreCurrent() {
+	t := ct.t
+	t.Helper()
+	e, err := pebble.Open(filepath.Join(ct.stateDir, "state"))
+	if err != nil {
+		t.Fatalf("open the worker's state: %v", err)
+	}
+	from := map[int32]int64{}
+	for p := range int32(crashParts) {
+		cp, ok, err := e.Checkpoint(state.StorePartition{Store: crashStore, Partition: p})
+		if err != nil {
+			t.Errorf("store %s/%d: checkpoint: %v", crashStore, p, err)
+		}
+		if ok {
+			from[p] = cp
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("close the worker's state: %v", err)
+	}
+	cl := state.ChangelogTopic(crashApp, crashStore)
+	behind := map[int32]int{}
+	for _, r := range readTopicFrom(t, ct.addr, cl, true, from) {
+		behind[r.Partition]++
+	}
+	for p, n := range behind {
+		t.Errorf("after a clean stop, store %s/%d is behind its changelog: checkpoint %d, then %d committed changelog records", crashStore, p, from[p], n)
+	}
+}
+
+// inFlight is the number of offsets of the outputs (crash-big,
+// crash-counts and the changelog) past their last stable offsets: the
+// records (and markers) of a transaction still open, and the number of
+// output partitions holding some.
+func (ct *crashTest) inFlight() (n int64, parts int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	topics := []string{crashBig, crashCounts, state.ChangelogTopic(crashApp, crashStore)}
+	hw, err1 := ct.adm.ListEndOffsets(ctx, topics...)
+	ls, err2 := ct.adm.ListCommittedOffsets(ctx, topics...)
+	if err := errors.Join(err1, err2, hw.Error(), ls.Error()); err != nil {
+		return -1, 0
+	}
+	hw.Each(func(o kadm.ListedOffset) {
+		if l, ok := ls.Lookup(o.Topic, o.Partition); ok && o.Offset > l.Offset {
+			n += o.Offset - l.Offset
+			parts++
+		}
+	})
+	return n, parts
+}
+
+// kill SIGKILLs the worker and waits for it to die.
+func (ct *crashTest) kill(w *child) {
+	t := ct.t
+	t.Helper()
+	if w.exited() {
+		t.Fatalf("%s exited before it was killed: %v", w.name, w.err)
+	}
+	produced := ct.produced.Load()
 	if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %s: %v", w.name, err)
 	}
 	w.wait(t, crashDeadline)
-	if consumed < ct.total {
-		ct.midRunKills++
+	// The dead worker's transaction stays open until the next worker
+	// aborts it: what is past the stable offsets now is what the kill
+	// interrupted.
+	open, parts := ct.inFlight()
+	consumed := ct.consumed()
+	what := "no transaction open: does not count"
+	if open > 0 {
+		ct.interrupted++
+		what = fmt.Sprintf("kill %d with a transaction open (%d offsets in %d output partitions)", ct.interrupted, open, parts)
 	}
-	t.Logf("kill %d: SIGKILLed %s after %v, with %d of %d input records committed",
-		n, w.name, time.Since(w.started).Round(time.Millisecond), consumed, ct.total)
+	t.Logf("SIGKILLed %s after %v: %s; %d of the %d input records produced so far committed",
+		w.name, time.Since(w.started).Round(time.Millisecond), what, consumed, produced)
 }
 
 // finish runs a last worker until crash-counts shows every key's final
@@ -377,6 +547,7 @@ func (ct *crashTest) finish() {
 	t.Helper()
 	w := ct.startWorker()
 	start := time.Now()
+	ct.waitProduced()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr), kgo.ConsumeTopics(crashCounts),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
@@ -414,13 +585,10 @@ func (ct *crashTest) finish() {
 		})
 	}
 	t.Logf("%s completed crash-counts in %v", w.name, time.Since(start).Round(time.Millisecond))
-	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("stop %s: %v", w.name, err)
-	}
-	w.wait(t, crashDeadline)
-	if w.err != nil {
-		t.Fatalf("%s did not stop cleanly on SIGTERM: %v", w.name, w.err)
-	}
+	// SIGTERM at once: the stop may well come while the worker is in
+	// the middle of a commit, which a clean stop must finish.
+	ct.stop(w)
+	ct.checkStoreCurrent()
 }
 
 // check reads the outputs and the final state and compares them with the
@@ -499,22 +667,21 @@ func (ct *crashTest) checkStore() {
 	for p := range int32(crashParts) {
 		it := e.Reader(state.StorePartition{Store: crashStore, Partition: p}).Range(nil, nil)
 		for it.Next() {
-			k, v := string(it.Key()), it.Value()
-			if len(v) < 8 {
-				t.Errorf("store %s/%d: key %s: value of %d bytes, want an 8-byte timestamp and a count", crashStore, p, k, len(v))
+			// Count's store is timestamped: an 8-byte big-endian
+			// millisecond timestamp, then the int64 count.
+			k := string(it.Key())
+			vt, err := state.TimestampedSerde(serde.Int64()).Deserialize(crashStore, it.Value())
+			if err != nil {
+				t.Errorf("store %s/%d: key %s: %v", crashStore, p, k, err)
 				continue
 			}
 			if _, dup := stored[k]; dup {
 				t.Errorf("store %s: key %s in two partitions", crashStore, k)
 			}
-			n, err := serde.Int64().Deserialize(crashStore, v[8:])
-			if err != nil {
-				t.Errorf("store %s/%d: key %s: %v", crashStore, p, k, err)
-				continue
+			if vt.Timestamp.UnixMilli() <= 0 {
+				t.Errorf("store %s/%d: key %s: timestamp %v", crashStore, p, k, vt.Timestamp)
 			}
-			if ts := int64(binary.BigEndian.Uint64(v[:8])); ts <= 0 {
-				t.Errorf("store %s/%d: key %s: timestamp %d", crashStore, p, k, ts)
-			}
+			n := vt.Value
 			stored[k] = n
 		}
 		if err := it.Close(); err != nil {
@@ -536,6 +703,19 @@ func (ct *crashTest) checkStore() {
 	}
 	if diffs > 0 {
 		t.Errorf("store %s: %d of %d keys wrong", crashStore, diffs, len(ct.counts))
+		// Where the store stands: its checkpoints against its changelog.
+		ctx, cancel := context.WithTimeout(context.Background(), crashDeadline)
+		defer cancel()
+		cl := state.ChangelogTopic(crashApp, crashStore)
+		ends, err := ct.adm.ListEndOffsets(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(crashParts) {
+			cp, ok, err := e.Checkpoint(state.StorePartition{Store: crashStore, Partition: p})
+			end, _ := ends.Lookup(cl, p)
+			t.Logf("store %s/%d: checkpoint %d (%v, %v); changelog %s/%d ends at %d", crashStore, p, cp, ok, err, cl, p, end.Offset)
+		}
 	}
 	t.Logf("store %s: %d keys", crashStore, len(stored))
 }
@@ -606,9 +786,16 @@ func compareMultisets(t *testing.T, what string, got, want map[string]int) {
 
 // readTopic reads every partition of topic from its start to its end
 // (which must not move: no producer is running), read_committed or not,
-// and returns its data records. Control records are read too, to know
-// when the end is reached.
+// and returns its data records.
 func readTopic(t *testing.T, addr, topic string, committed bool) []*kgo.Record {
+	t.Helper()
+	return readTopicFrom(t, addr, topic, committed, nil)
+}
+
+// readTopicFrom reads topic like readTopic, each partition from the offset
+// in from (its start if absent). Control records are read too, to know
+// when the end is reached.
+func readTopicFrom(t *testing.T, addr, topic string, committed bool, from map[int32]int64) []*kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), crashDeadline)
 	defer cancel()
@@ -625,17 +812,22 @@ func readTopic(t *testing.T, addr, topic string, committed bool) []*kgo.Record {
 		t.Fatalf("end offsets of %s: %v", topic, err)
 	}
 	want := map[int32]int64{}
+	parts := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
+		if start := from[o.Partition]; o.Offset > start {
 			want[o.Partition] = o.Offset
+			parts[o.Partition] = kgo.NewOffset().At(start)
 		}
 	})
+	if len(want) == 0 {
+		return nil
+	}
 	iso := kgo.ReadUncommitted()
 	if committed {
 		iso = kgo.ReadCommitted()
 	}
-	cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
-		kgo.KeepControlRecords())
+	cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,9 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 	if !r.cfg.dynamicMembership {
 		opts = append(opts, kgo.InstanceID(t.name))
 	}
+	// The balancer reads owned as soon as the client joins the group.
+	empty := []assign.TaskID{}
+	t.owned.Store(&empty)
 	var err error
 	if r.cfg.guarantee == ExactlyOnce {
 		opts = append(opts,
@@ -118,8 +121,6 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 	if err != nil {
 		return nil, fmt.Errorf("runtime: thread %d: client: %w", id, err)
 	}
-	empty := []assign.TaskID{}
-	t.owned.Store(&empty)
 	return t, nil
 }
 
@@ -239,7 +240,13 @@ func (t *thread) run(ctx context.Context) (err error) {
 			return err
 		}
 		if time.Since(t.lastCommit) >= t.r.cfg.commitInterval || t.commitRequested() {
-			if err := t.commit(ctx); err != nil {
+			// A commit in flight is never cancelled: a cancelled End can
+			// return an error for a transaction the broker committed, or
+			// leave one open (see kgo.GroupTransactSession.End).
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+			err := t.commit(cctx)
+			cancel()
+			if err != nil {
 				return err
 			}
 		}
@@ -324,7 +331,10 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 		// Ending rewinds the consumer to the committed offsets, so the
 		// records of this poll come again.
 		hadTxn := t.inTxn
-		if _, err := t.sess.End(ctx, kgo.TryAbort); err != nil {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		_, err := t.sess.End(ectx, kgo.TryAbort)
+		cancel()
+		if err != nil {
 			return false, fmt.Errorf("abort transaction after rebalance: %w", err)
 		}
 		t.inTxn = false
