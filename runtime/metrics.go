@@ -22,28 +22,29 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
 }
 
-// WithTracerProvider sets the OpenTelemetry tracer provider of the
-// franz-go clients' traces (kotel: a span per produced and per fetched
-// record); the default is the global one (otel.GetTracerProvider()).
+// WithTracerProvider turns on traces of the franz-go clients (kotel: a
+// span per produced and per fetched record) through tp. They are off by
+// default: they cost about a third of the throughput of a stateless
+// topology (BenchmarkE2E).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tracerProvider = tp }
 }
 
-// clientHooks returns franz-go's kotel hooks: the clients' own metrics
-// (connections, bytes and records written and read) and traces.
-func (c *config) clientHooks() kgo.Opt {
-	mp, tp := c.meterProvider, c.tracerProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
+// clientHooks returns franz-go's kotel hooks: with WithMeterProvider, the
+// clients' own metrics (connections, bytes and records written and read);
+// with WithTracerProvider, record traces. Nil without either.
+func (c *config) clientHooks() []kgo.Opt {
+	var opts []kotel.Opt
+	if c.meterProvider != nil {
+		opts = append(opts, kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(c.meterProvider))))
 	}
-	if tp == nil {
-		tp = otel.GetTracerProvider()
+	if c.tracerProvider != nil {
+		opts = append(opts, kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(c.tracerProvider))))
 	}
-	k := kotel.NewKotel(
-		kotel.WithMeter(kotel.NewMeter(kotel.MeterProvider(mp))),
-		kotel.WithTracer(kotel.NewTracer(kotel.TracerProvider(tp))),
-	)
-	return kgo.WithHooks(k.Hooks()...)
+	if len(opts) == 0 {
+		return nil
+	}
+	return []kgo.Opt{kgo.WithHooks(kotel.NewKotel(opts...).Hooks()...)}
 }
 
 // Metric names. Attributes: "task" (0_3), "topic", "store", "reason".

@@ -200,8 +200,8 @@ func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
 		kgo.ClientID("gregor-" + r.cfg.appID),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
-		r.cfg.clientHooks(),
 	}
+	opts = append(opts, r.cfg.clientHooks()...)
 	opts = append(opts, r.cfg.clientOpts...)
 	// Placement is the runtime's: changelog records must reach their
 	// task's partition, and keys must land where streamtest puts them.
