@@ -173,8 +173,12 @@ func start(t *testing.T, topo *processor.Topology, opts ...runtime.Option) (stop
 }
 
 func TestWordCount(t *testing.T) {
-	for _, g := range []runtime.Guarantee{runtime.AtLeastOnce, runtime.ExactlyOnce} {
-		t.Run(g.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		g       runtime.Guarantee
+		threads int
+	}{{runtime.AtLeastOnce, 1}, {runtime.ExactlyOnce, 1}, {runtime.ExactlyOnce, 3}} {
+		g := tc.g
+		t.Run(fmt.Sprintf("%s/threads=%d", g, tc.threads), func(t *testing.T) {
 			c := newCluster(t, kfake.SeedTopics(4, "lines"), kfake.SeedTopics(4, "word-counts"))
 			addrs := c.ListenAddrs()
 			want := produceLines(t, addrs, 2000, 50)
@@ -183,11 +187,15 @@ func TestWordCount(t *testing.T) {
 				runtime.WithBrokers(addrs...),
 				runtime.WithStateDir(t.TempDir()),
 				runtime.WithGuarantee(g),
+				runtime.WithNumStreamThreads(tc.threads),
 				runtime.WithCommitInterval(100*time.Millisecond),
 				runtime.WithDynamicMembership(),
 				runtime.WithLogger(testLogger(t)),
 			)
 			seen := readCounts(t, addrs, want)
+			if gi := c.GroupInfo("wc"); gi == nil || len(gi.Members) != tc.threads {
+				t.Errorf("group: %+v, want %d members (one per thread)", gi, tc.threads)
+			}
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
