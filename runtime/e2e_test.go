@@ -372,3 +372,42 @@ func TestStateCleanup(t *testing.T) {
 		t.Errorf("no task moved to B")
 	}
 }
+
+// TestEmbeddedBroker: with no broker configured, Run starts one (and a
+// schema registry), creates the missing source topic, and processes.
+func TestEmbeddedBroker(t *testing.T) {
+	t.Setenv(runtime.BrokersEnv, "")
+	rt, err := runtime.New(wordCountTopology(t), runtime.WithApplicationID("embedded"),
+		runtime.WithStateDir(t.TempDir()), runtime.WithEmbeddedBrokerPort(0), runtime.WithDynamicMembership(),
+		runtime.WithoutSignalHandler(), runtime.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	rctx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- rt.Run(rctx) }()
+	var addrs []string
+	for len(addrs) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("Run never reported its brokers")
+		}
+		time.Sleep(5 * time.Millisecond)
+		addrs = rt.Brokers()
+	}
+	if u := rt.SchemaRegistryURL(); !strings.HasPrefix(u, "http://127.0.0.1:") {
+		t.Errorf("registry URL %q", u)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	want := produceLines(t, addrs, 100, 10)
+	readCounts(t, addrs, want)
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -16,10 +16,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gregorstream/gregor/processor"
@@ -38,6 +43,12 @@ import (
 
 // Runtime runs one topology. Create it with New and call Run.
 type Runtime struct {
+	// Set by Run when it starts the embedded broker.
+	embedded bool
+	infoMu   sync.Mutex
+	addrs    []string
+	registry string
+
 	// owners records which thread runs each task, so that no thread deletes
 	// the local state of a task another thread of the process runs.
 	ownersMu sync.Mutex
@@ -115,6 +126,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopBroker()
+	r.infoMu.Lock()
+	r.addrs = brokers
+	r.infoMu.Unlock()
 
 	admCl, err := kgo.NewClient(r.clientOpts(brokers)...)
 	if err != nil {
@@ -177,19 +191,31 @@ func (r *Runtime) brokers() ([]string, func(), error) {
 		return env, func() {}, nil
 	}
 	dir := filepath.Join(r.cfg.stateDir, "broker")
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(r.cfg.embeddedPort), kfake.DataDir(dir))
+	// A development broker: topics are created on first use, with 4
+	// partitions, so that a program runs with nothing set up.
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(dir), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(embeddedPartitions)}
+	c, err := kfake.NewCluster(append(opts, kfake.Ports(r.cfg.embeddedPort))...)
 	if err != nil && r.cfg.embeddedPort != 0 {
 		r.log.Warn("runtime: embedded broker port in use, choosing another", "port", r.cfg.embeddedPort, "err", err)
-		c, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0), kfake.DataDir(dir))
+		c, err = kfake.NewCluster(append(opts, kfake.Ports(0))...)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("runtime: start embedded broker: %w", err)
 	}
 	addrs := c.ListenAddrs()
-	r.log.Info("runtime: no brokers configured (WithBrokers or "+BrokersEnv+"): started an embedded broker",
-		"addr", strings.Join(addrs, ","), "data_dir", dir,
+	reg, regURL, err := r.startRegistry()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	r.log.Info("runtime: no brokers configured (WithBrokers or "+BrokersEnv+"): started an embedded broker and schema registry",
+		"addr", strings.Join(addrs, ","), "data_dir", dir, "registry", regURL,
 		"connect", "kcat -b "+addrs[0]+" -L")
-	return addrs, c.Close, nil
+	r.embedded = true
+	r.infoMu.Lock()
+	r.registry = regURL
+	r.infoMu.Unlock()
+	return addrs, func() { reg.Close(); c.Close() }, nil
 }
 
 // clientOpts are the options of every client: the runtime's defaults for
@@ -202,6 +228,9 @@ func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
 	}
 	opts = append(opts, r.cfg.clientHooks()...)
+	if r.embedded {
+		opts = append(opts, kgo.AllowAutoTopicCreation())
+	}
 	opts = append(opts, r.cfg.clientOpts...)
 	// Placement is the runtime's: changelog records must reach their
 	// task's partition, and keys must land where streamtest puts them.
@@ -278,4 +307,40 @@ func (r *Runtime) storesOf(id processor.TaskID) []state.StorePartition {
 		out = append(out, state.StorePartition{Store: store, Partition: id.Partition})
 	}
 	return out
+}
+
+// startRegistry serves an in-memory Confluent-compatible schema registry
+// (franz-go's srfake) beside the embedded broker, on 127.0.0.1:8081 or, if
+// taken, a free port. Its schemas do not survive the process.
+func (r *Runtime) startRegistry() (io.Closer, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:8081")
+	if err != nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("runtime: start embedded schema registry: %w", err)
+	}
+	srv := &http.Server{Handler: srfake.NewRegistry().Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("runtime: embedded schema registry", "err", err)
+		}
+	}()
+	return srv, "http://" + ln.Addr().String(), nil
+}
+
+// Brokers returns the seed brokers Run uses (the embedded broker's address
+// if it started one), or nil before Run has chosen them.
+func (r *Runtime) Brokers() []string {
+	r.infoMu.Lock()
+	defer r.infoMu.Unlock()
+	return slices.Clone(r.addrs)
+}
+
+// SchemaRegistryURL returns the URL of the embedded schema registry, or ""
+// if Run did not start one.
+func (r *Runtime) SchemaRegistryURL() string {
+	r.infoMu.Lock()
+	defer r.infoMu.Unlock()
+	return r.registry
 }

@@ -24,6 +24,10 @@ var ErrCopartition = errors.New("input topics are not co-partitioned")
 // ErrMissingTopic is returned by Run when a source topic does not exist.
 var ErrMissingTopic = errors.New("source topic does not exist")
 
+// embeddedPartitions is the partition count of source topics the runtime
+// creates on its embedded broker.
+const embeddedPartitions = 4
+
 // layout is the topics of a running topology, by Kafka name.
 type layout struct {
 	partitions map[string]int32 // every source, internal and changelog topic
@@ -64,6 +68,20 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 		d, ok := existing[name]
 		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
 			if _, isInternal := internal[name]; isInternal {
+				continue
+			}
+			if r.embedded {
+				// A development broker: create the input topic, so that
+				// a program runs with nothing set up.
+				resp, err := adm.CreateTopic(ctx, embeddedPartitions, -1, nil, name)
+				if err == nil {
+					err = resp.Err
+				}
+				if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+					return nil, fmt.Errorf("runtime: create source topic %q on the embedded broker: %w", name, err)
+				}
+				r.log.Info("runtime: created a missing source topic on the embedded broker", "topic", name, "partitions", embeddedPartitions)
+				l.partitions[name] = embeddedPartitions
 				continue
 			}
 			return nil, fmt.Errorf("runtime: %q: %w (create it first; gregor creates only its internal topics)", name, ErrMissingTopic)
