@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -131,6 +132,87 @@ func TestDeserializationContinueAndDeadLetter(t *testing.T) {
 			if h[runtime.HeaderTopic] != "orders" || h[runtime.HeaderPartition] != "0" || h[runtime.HeaderOffset] != "2" ||
 				!strings.Contains(h[runtime.HeaderError], "json") {
 				t.Errorf("dead-letter headers %v", h)
+			}
+		})
+	}
+}
+
+// TestProductionHandler: an output the client refuses (larger than the
+// batch limit) fails the application by default and is skipped with
+// LogAndContinue, the other records going through (at-least-once).
+func TestProductionHandler(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    runtime.ErrorHandler
+	}{{"fail", runtime.LogAndFail}, {"continue", runtime.LogAndContinue}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+			addrs := c.ListenAddrs()
+			b := dsl.NewBuilder()
+			b.Stream("in", serde.String(), serde.String()).
+				MapValues(func(v string) string {
+					if v == "big" {
+						return strings.Repeat("x", 64<<10)
+					}
+					return v
+				}).
+				To("out")
+			topo, err := b.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			for _, v := range []string{"a", "big", "b"} {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Key: []byte(v), Value: []byte(v)}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rt, err := runtime.New(topo, handlerOpts(t, "prod-"+tc.name, addrs, runtime.AtLeastOnce,
+				runtime.WithProductionHandler(tc.h), runtime.WithCommitInterval(50*time.Millisecond), runtime.WithoutSignalHandler(),
+				runtime.WithClientOptions(kgo.ProducerBatchMaxBytes(16<<10)))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, stop := context.WithCancel(ctx)
+			defer stop()
+			errc := make(chan error, 1)
+			go func() { errc <- rt.Run(rctx) }()
+			if tc.name == "fail" {
+				select {
+				case err := <-errc:
+					if err == nil || !strings.Contains(err.Error(), "produce to out") {
+						t.Fatalf("Run = %v, want a production error naming topic out", err)
+					}
+				case <-ctx.Done():
+					t.Fatal("Run did not fail")
+				}
+				return
+			}
+			out, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			var got []string
+			for len(got) < 2 {
+				fs := out.PollFetches(ctx)
+				if ctx.Err() != nil {
+					t.Fatalf("out holds %v", got)
+				}
+				fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+			}
+			if len(got) != 2 || got[0] != "a" || got[1] != "b" {
+				t.Errorf("out = %v, want [a b]", got)
+			}
+			stop()
+			if err := <-errc; err != nil {
+				t.Fatalf("Run: %v", err)
 			}
 		})
 	}
