@@ -176,15 +176,16 @@ func rawLoop(txn bool) app {
 				cl.Produce(ctx, &kgo.Record{Topic: "out", Key: r.Key, Value: bytes.ToUpper(r.Value)}, nil)
 			})
 			if txn {
-				if _, err := sess.End(ctx, kgo.TryCommit); err != nil {
+				// Never end a transaction with a cancelled context.
+				if _, err := sess.End(context.WithoutCancel(ctx), kgo.TryCommit); err != nil {
 					return err
 				}
 				continue
 			}
 			if err := cl.Flush(ctx); err != nil {
-				return err
+				return nil // stopped
 			}
-			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
 				return err
 			}
 		}
