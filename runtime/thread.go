@@ -64,6 +64,7 @@ type thread struct {
 	changelogTopics map[string]bool
 	departed        map[processor.TaskID]time.Time        // tasks that left, with their local state kept
 	polled          map[task.TopicPartition][]*kgo.Record // this poll's records, for error handlers
+	promise         func(*kgo.Record, error)              // t.onProduced
 	skipped         int64                                 // records skipped or dead-lettered by handlers
 	inTxn           bool
 	lastCommit      time.Time
@@ -102,6 +103,7 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 	if !r.cfg.dynamicMembership {
 		opts = append(opts, kgo.InstanceID(t.name))
 	}
+	t.promise = t.onProduced
 	// The balancer reads owned as soon as the client joins the group.
 	empty := []assign.TaskID{}
 	t.owned.Store(&empty)
@@ -664,38 +666,61 @@ func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) er
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	changelog := t.changelogTopics[topic]
-	t.cl.Produce(context.Background(), kr, func(r *kgo.Record, err error) {
-		t.pmu.Lock()
-		defer t.pmu.Unlock()
-		if err != nil {
-			f := FailedRecord{Topic: topic, Partition: r.Partition, Offset: -1, Key: r.Key, Value: r.Value,
-				Timestamp: r.Timestamp, Err: err}
-			if t.sess == nil && !changelog {
-				switch a := t.r.cfg.onProduce(f); a.kind {
-				case actContinue:
-					logFailed(t.log, "production", f, "skipped")
-					return
-				case actDeadLetter:
-					logFailed(t.log, "production", f, "sent to dead-letter topic "+a.topic)
-					dl := &kgo.Record{Topic: a.topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Partition: choose}
-					for _, h := range deadLetterHeaders(f) {
-						dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-					}
-					t.cl.Produce(context.Background(), dl, nil)
-					return
+	t.cl.Produce(context.Background(), kr, t.promise)
+	return nil
+}
+
+// onProduced is the promise of every record the thread produces (one func
+// value for all, built once: a closure per record costs an allocation).
+// It runs on the client's goroutines.
+func (t *thread) onProduced(r *kgo.Record, err error) {
+	changelog := t.changelogTopics[r.Topic] // read-only after newThread
+	if err != nil {
+		t.produceFailed(r, err, changelog)
+		return
+	}
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	t.produced[r.Topic]++ // reported at commit: a metric call per record costs
+	if changelog {
+		tp := task.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		t.ends[tp] = max(t.ends[tp], r.Offset+1)
+	}
+}
+
+// produceFailed applies the production handler (at-least-once, outputs
+// only) or records the error, which fails the thread at its next check.
+func (t *thread) produceFailed(r *kgo.Record, err error, changelog bool) {
+	f := FailedRecord{Topic: r.Topic, Partition: r.Partition, Offset: -1, Key: r.Key, Value: r.Value,
+		Timestamp: r.Timestamp, Err: err}
+	if t.sess == nil && !changelog {
+		switch a := t.r.cfg.onProduce(f); a.kind {
+		case actContinue:
+			logFailed(t.log, "production", f, "skipped")
+			return
+		case actDeadLetter:
+			logFailed(t.log, "production", f, "sent to dead-letter topic "+a.topic)
+			dl := &kgo.Record{Topic: a.topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Partition: choose}
+			for _, h := range deadLetterHeaders(f) {
+				dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			}
+			// TryProduce: a promise must not block on a full buffer,
+			// which only promises empty.
+			t.cl.TryProduce(context.Background(), dl, func(dr *kgo.Record, derr error) {
+				if derr != nil {
+					t.setProduceErr(fmt.Errorf("produce to dead-letter topic %s: %w", dr.Topic, derr))
 				}
-			}
-			if t.produceErr == nil {
-				t.produceErr = fmt.Errorf("produce to %s: %w", topic, err)
-			}
+			})
 			return
 		}
-		t.produced[r.Topic]++ // reported at commit: a metric call per record costs
-		if changelog {
-			tp := task.TopicPartition{Topic: r.Topic, Partition: r.Partition}
-			t.ends[tp] = max(t.ends[tp], r.Offset+1)
-		}
-	})
-	return nil
+	}
+	t.setProduceErr(fmt.Errorf("produce to %s: %w", r.Topic, err))
+}
+
+func (t *thread) setProduceErr(err error) {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	if t.produceErr == nil {
+		t.produceErr = err
+	}
 }
