@@ -23,7 +23,7 @@ import (
 // topic (4 partitions) before the timer starts, and the timer stops when
 // the application has committed them all. Run
 //
-//	go test ./runtime -run '^$' -bench E2E -benchtime 200000x -count 3
+//	go test ./runtime -run '^$' -bench E2E -benchtime 1000000x -count 3
 //
 // raw-loop and raw-txn-loop are plain franz-go consume -> transform ->
 // produce loops (the second in a transactional group session, one
