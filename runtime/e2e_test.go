@@ -63,26 +63,35 @@ func wordCountTopology(t *testing.T) *processor.Topology {
 // number, and returns the expected count of each word.
 func produceLines(t *testing.T, addrs []string, n, words int) map[string]int64 {
 	t.Helper()
+	want := map[string]int64{}
+	produceWords(t, addrs, 0, n, want, func(i int) string {
+		return fmt.Sprintf("w%d w%d w%d", i%words, (i*7)%words, (i*13)%words)
+	})
+	return want
+}
+
+// produceWords writes lines from to from+n-1 of line(i) to "lines", keyed by
+// line number, and adds their words to want.
+func produceWords(t *testing.T, addrs []string, from, n int, want map[string]int64, line func(int) string) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	want := map[string]int64{}
 	var recs []*kgo.Record
-	for i := range n {
-		line := fmt.Sprintf("w%d w%d w%d", i%words, (i*7)%words, (i*13)%words)
-		for _, w := range strings.Fields(line) {
+	for i := from; i < from+n; i++ {
+		l := line(i)
+		for _, w := range strings.Fields(l) {
 			want[w]++
 		}
-		recs = append(recs, &kgo.Record{Topic: "lines", Key: fmt.Appendf(nil, "line-%d", i), Value: []byte(line)})
+		recs = append(recs, &kgo.Record{Topic: "lines", Key: fmt.Appendf(nil, "line-%d", i), Value: []byte(l)})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	return want
 }
 
 // readCounts consumes word-counts read_committed until every word's latest
@@ -242,28 +251,11 @@ func TestCopartitionMismatch(t *testing.T) {
 	}
 }
 
-// produceMore writes lines like produceLines, starting at line from, and
-// adds their words to want.
+// produceMore writes n two-word lines from line from on, adding their words
+// to want.
 func produceMore(t *testing.T, addrs []string, from, n, words int, want map[string]int64) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
-	for i := from; i < from+n; i++ {
-		line := fmt.Sprintf("w%d w%d", i%words, (i*3)%words)
-		for _, w := range strings.Fields(line) {
-			want[w]++
-		}
-		recs = append(recs, &kgo.Record{Topic: "lines", Key: fmt.Appendf(nil, "line-%d", i), Value: []byte(line)})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceWords(t, addrs, from, n, want, func(i int) string { return fmt.Sprintf("w%d w%d", i%words, (i*3)%words) })
 }
 
 // TestTwoInstances runs two instances in one group: they share the tasks;
@@ -291,8 +283,14 @@ func TestTwoInstances(t *testing.T) {
 	defer cancel()
 	// Both members hold tasks: 8 tasks (2 sub-topologies x 4 partitions)
 	// split 4 and 4.
-	if _, err := c.WaitGroupStable(ctx, "wc2", 2); err != nil {
+	gi, err := c.WaitGroupStable(ctx, "wc2", 2)
+	if err != nil {
 		t.Fatalf("the group never had two stable members: %v", err)
+	}
+	for _, m := range gi.Members {
+		if m.NumAssigned() == 0 {
+			t.Errorf("member %s has no partitions: the tasks are not shared", m.MemberID)
+		}
 	}
 	readCounts(t, addrs, want)
 	if err := stopB(); err != nil {

@@ -18,21 +18,27 @@ import (
 
 // restoreTarget is one changelog partition to replay into a store-partition.
 type restoreTarget struct {
-	sp         state.StorePartition
-	next, end  int64 // next offset to apply; the end (last stable offset)
-	restored   int64
-	checkpoint bool
+	sp        state.StorePartition
+	next, end int64 // next offset to apply; the end (last stable offset)
+}
+
+// loggedStores returns the stores of a sub-topology that have a changelog.
+func (r *Runtime) loggedStores(sub int) []string {
+	var out []string
+	for _, store := range r.subs[sub].Stores {
+		if b, _ := r.topo.StoreBuilder(store); state.Logged(b) {
+			out = append(out, store)
+		}
+	}
+	return out
 }
 
 // changelogsOf returns the changelog partitions of a task's logged stores.
 func (r *Runtime) changelogsOf(id processor.TaskID) map[task.TopicPartition]state.StorePartition {
 	out := map[task.TopicPartition]state.StorePartition{}
-	for _, store := range r.subs[id.SubTopology].Stores {
-		b, _ := r.topo.StoreBuilder(store)
-		if lg, ok := b.(interface{ Logged() bool }); ok && lg.Logged() {
-			out[task.TopicPartition{Topic: state.ChangelogTopic(r.cfg.appID, store), Partition: id.Partition}] =
-				state.StorePartition{Store: store, Partition: id.Partition}
-		}
+	for _, store := range r.loggedStores(id.SubTopology) {
+		out[task.TopicPartition{Topic: state.ChangelogTopic(r.cfg.appID, store), Partition: id.Partition}] =
+			state.StorePartition{Store: store, Partition: id.Partition}
 	}
 	return out
 }
@@ -84,7 +90,7 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 		if err != nil {
 			return fmt.Errorf("restore %s: %w", tp, err)
 		}
-		tg.next, tg.end, tg.checkpoint = 0, eo.Offset, has
+		tg.next, tg.end = 0, eo.Offset
 		if has {
 			tg.next = cp
 		}
@@ -153,7 +159,6 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 				applyErr = fmt.Errorf("restore %s: %w", tp, err)
 				return
 			}
-			tg.restored += int64(len(batch))
 			t.m.restored.Add(context.Background(), int64(len(batch)), metric.WithAttributes(attribute.String("store", tg.sp.Store)))
 			t.m.addRestoreLeft(tg.sp.Store, -(next - tg.next))
 			restored += int64(len(batch))

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/gregorstream/gregor/dsl"
 	"github.com/gregorstream/gregor/runtime"
@@ -69,28 +68,11 @@ func BenchmarkRestoreRuntime(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	restored := func() int64 {
-		var rm metricdata.ResourceMetrics
-		if err := reader.Collect(ctx, &rm); err != nil {
-			b.Fatal(err)
-		}
-		n := int64(0)
-		for _, sm := range rm.ScopeMetrics {
-			for _, m := range sm.Metrics {
-				if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == runtime.MetricRestored {
-					for _, p := range s.DataPoints {
-						n += p.Value
-					}
-				}
-			}
-		}
-		return n
-	}
 	b.ResetTimer()
 	rctx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- rt.Run(rctx) }()
-	for restored() < int64(b.N) {
+	for restored(b, reader) < int64(b.N) {
 		select {
 		case err := <-errc:
 			b.Fatalf("Run stopped: %v", err)

@@ -279,17 +279,19 @@ func processID(dir string) (string, error) {
 	return id, nil
 }
 
-// own records thread as the owner of id (or releases it, with owner -1);
-// releasing reports whether no thread owns id now.
-func (r *Runtime) own(id processor.TaskID, thread int) bool {
+// claim records thread as the one running id.
+func (r *Runtime) claim(id processor.TaskID, thread int) {
 	r.ownersMu.Lock()
 	defer r.ownersMu.Unlock()
-	if thread >= 0 {
-		r.owners[id] = thread
-		return false
-	}
-	_, owned := r.owners[id]
-	return !owned
+	r.owners[id] = thread
+}
+
+// running reports whether a thread of the process runs id.
+func (r *Runtime) running(id processor.TaskID) bool {
+	r.ownersMu.Lock()
+	defer r.ownersMu.Unlock()
+	_, ok := r.owners[id]
+	return ok
 }
 
 func (r *Runtime) release(id processor.TaskID, thread int) {

@@ -61,13 +61,11 @@ type thread struct {
 	produced   map[string]int64              // records produced per topic since the last report
 	produceErr error
 
-	changelogTopics map[string]bool
-	departed        map[processor.TaskID]time.Time        // tasks that left, with their local state kept
-	polled          map[task.TopicPartition][]*kgo.Record // this poll's records, for error handlers
-	promise         func(*kgo.Record, error)              // t.onProduced
-	skipped         int64                                 // records skipped or dead-lettered by handlers
-	inTxn           bool
-	lastCommit      time.Time
+	departed   map[processor.TaskID]time.Time        // tasks that left, with their local state kept
+	polled     map[task.TopicPartition][]*kgo.Record // this poll's records, for error handlers
+	promise    func(*kgo.Record, error)              // t.onProduced
+	inTxn      bool
+	lastCommit time.Time
 }
 
 func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engine state.Engine, ms *metrics) (*thread, error) {
@@ -76,13 +74,8 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 		r: r, id: id, name: fmt.Sprintf("%s-%s-%d", r.cfg.appID, pid, id),
 		log: r.log.With("thread", id), layout: l, engine: engine, brokers: brokers,
 		tasks: map[processor.TaskID]*task.Task{}, assigned: map[string]map[int32]bool{},
-		ends: map[task.TopicPartition]int64{}, changelogTopics: map[string]bool{}, produced: map[string]int64{},
+		ends: map[task.TopicPartition]int64{}, produced: map[string]int64{},
 		polled: map[task.TopicPartition][]*kgo.Record{}, departed: map[processor.TaskID]time.Time{},
-	}
-	for name := range l.partitions {
-		if _, src := l.topicSub[name]; !src {
-			t.changelogTopics[name] = true // internal non-source topics: changelogs
-		}
 	}
 	var topics []string
 	for name := range l.topicSub {
@@ -267,7 +260,7 @@ func (t *thread) cleanup() error {
 			continue
 		}
 		delete(t.departed, id)
-		if !t.r.own(id, -1) {
+		if t.r.running(id) {
 			continue
 		}
 		for _, sp := range t.r.storesOf(id) {
@@ -363,7 +356,7 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 	}
 	for id := range want {
 		delete(t.departed, id)
-		t.r.own(id, t.id)
+		t.r.claim(id, t.id)
 	}
 	var ids []processor.TaskID
 	for id := range want {
@@ -497,7 +490,6 @@ func (t *thread) handle(id processor.TaskID, err error) error {
 	default:
 		return err
 	}
-	t.skipped++
 	t.m.skipped.Add(context.Background(), 1, metric.WithAttributes(taskAttr(id), attribute.String("reason", what)))
 	return nil
 }
@@ -577,10 +569,7 @@ func (t *thread) commit(ctx context.Context) error {
 			// consumer is back at the committed offsets.
 			perr := t.producerError()
 			t.resetEnds()
-			t.closeTasks(false)
-			t.mu.Lock()
-			t.changed = true // recreate the tasks at the next poll
-			t.mu.Unlock()
+			t.closeTasks(false) // recreated from their checkpoints at the next poll
 			if perr != nil {
 				return perr
 			}
@@ -674,7 +663,7 @@ func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) er
 // value for all, built once: a closure per record costs an allocation).
 // It runs on the client's goroutines.
 func (t *thread) onProduced(r *kgo.Record, err error) {
-	changelog := t.changelogTopics[r.Topic] // read-only after newThread
+	changelog := t.layout.changelogs[r.Topic] // read-only once Run starts
 	if err != nil {
 		t.produceFailed(r, err, changelog)
 		return

@@ -34,6 +34,7 @@ type layout struct {
 	topicSub   map[string]int   // source topic -> its sub-topology
 	subTopics  [][]string       // sub-topology -> its source topics
 	tasks      []int32          // sub-topology -> its task count
+	changelogs map[string]bool  // the changelog topics
 }
 
 // prepareTopics reads the partition counts of the source topics, sizes and
@@ -41,7 +42,8 @@ type layout struct {
 // co-partitioning, before any member joins the group.
 func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout, error) {
 	app := r.cfg.appID
-	l := &layout{partitions: map[string]int32{}, topicSub: map[string]int{}, subTopics: make([][]string, len(r.subs)), tasks: make([]int32, len(r.subs))}
+	l := &layout{partitions: map[string]int32{}, topicSub: map[string]int{}, subTopics: make([][]string, len(r.subs)),
+		tasks: make([]int32, len(r.subs)), changelogs: map[string]bool{}}
 	internal := map[string]processor.InternalTopic{} // Kafka name -> declaration
 	for _, it := range r.topo.InternalTopics() {
 		internal[r.topo.TopicName(app, it.Name)] = it
@@ -163,12 +165,10 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 
 	// Changelog topics: one partition per task of the sub-topology.
 	changelogs := map[string]int32{}
-	for i, s := range r.subs {
-		for _, store := range s.Stores {
-			b, _ := r.topo.StoreBuilder(store)
-			if lg, ok := b.(interface{ Logged() bool }); ok && lg.Logged() {
-				changelogs[state.ChangelogTopic(app, store)] = l.tasks[i]
-			}
+	for i := range r.subs {
+		for _, store := range r.loggedStores(i) {
+			changelogs[state.ChangelogTopic(app, store)] = l.tasks[i]
+			l.changelogs[state.ChangelogTopic(app, store)] = true
 		}
 	}
 	var clNames []string

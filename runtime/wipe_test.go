@@ -101,7 +101,8 @@ func TestRestoreWipesStaleCheckpoint(t *testing.T) {
 	}
 }
 
-func restored(t *testing.T, reader *sdkmetric.ManualReader) int64 {
+// restored returns the changelog records the runtime reports restored.
+func restored(t testing.TB, reader *sdkmetric.ManualReader) int64 {
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)

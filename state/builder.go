@@ -73,6 +73,14 @@ func (b *KeyValueBuilder[K, V]) Name() string { return b.name }
 // Logged reports whether the store has a changelog.
 func (b *KeyValueBuilder[K, V]) Logged() bool { return !b.opts.noLogging }
 
+// Logged reports whether the stores b builds write a changelog: b has a
+// Logged method that says so. Drivers read it to know which changelog
+// topics to create and restore.
+func Logged(b Builder) bool {
+	l, ok := b.(interface{ Logged() bool })
+	return ok && l.Logged()
+}
+
 // Build returns the task's store, a *KeyValueStore[K, V], as a Store. It
 // fails, wrapping ErrInvalidBuilder, for an empty name, a nil serde, a
 // negative TTL or a context without a batch.

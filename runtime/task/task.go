@@ -123,7 +123,7 @@ func New(cfg Config) (*Task, error) {
 		}
 		t.stores[name] = s
 		t.storeOrder = append(t.storeOrder, name)
-		if l, ok := b.(interface{ Logged() bool }); ok && l.Logged() {
+		if state.Logged(b) {
 			tp := TopicPartition{Topic: t.changelogTopics[name], Partition: cfg.ID.Partition}
 			t.changelogs[tp] = state.StorePartition{Store: name, Partition: cfg.ID.Partition}
 		}
