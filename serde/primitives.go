@@ -29,6 +29,10 @@ func (stringSerde) Serialize(_ string, v string) ([]byte, error) {
 	return []byte(v), nil
 }
 
+func (stringSerde) AppendSerialize(dst []byte, _ string, v string) ([]byte, error) {
+	return append(dst, v...), nil
+}
+
 func (stringSerde) Deserialize(_ string, data []byte) (string, error) {
 	return string(data), nil
 }
@@ -63,6 +67,10 @@ func (int64Serde) Serialize(_ string, v int64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(v)), nil
 }
 
+func (int64Serde) AppendSerialize(dst []byte, _ string, v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+}
+
 func (s int64Serde) Deserialize(topic string, data []byte) (int64, error) {
 	if data == nil {
 		return 0, nil
@@ -87,6 +95,10 @@ func (int32Serde) String() string { return "int32" }
 
 func (int32Serde) Serialize(_ string, v int32) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), uint32(v)), nil
+}
+
+func (int32Serde) AppendSerialize(dst []byte, _ string, v int32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
 }
 
 func (s int32Serde) Deserialize(topic string, data []byte) (int32, error) {
@@ -119,12 +131,16 @@ type float64Serde struct{}
 
 func (float64Serde) String() string { return "float64" }
 
-func (float64Serde) Serialize(_ string, v float64) ([]byte, error) {
+func (s float64Serde) Serialize(topic string, v float64) ([]byte, error) {
+	return s.AppendSerialize(make([]byte, 0, 8), topic, v)
+}
+
+func (float64Serde) AppendSerialize(dst []byte, _ string, v float64) ([]byte, error) {
 	bits := math.Float64bits(v)
 	if v != v { // NaN
 		bits = canonicalNaN
 	}
-	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), bits), nil
+	return binary.BigEndian.AppendUint64(dst, bits), nil
 }
 
 func (s float64Serde) Deserialize(topic string, data []byte) (float64, error) {

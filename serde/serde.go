@@ -30,3 +30,27 @@ type Serde[T any] interface {
 	// callers hand over data and do not modify it afterwards.
 	Deserialize(topic string, data []byte) (T, error)
 }
+
+// Appender is an optional interface of a Serde: AppendSerialize appends the
+// encoding Serialize would return to dst, which is not nil, and returns the
+// extended slice; it returns nil for a null value, as Serialize does. Stores
+// use it to encode into a buffer they reuse, so that a read-modify-write of a
+// key allocates nothing for its encoding. The primitives of this package
+// (String, Int64, Int32, Float64) implement it.
+type Appender[T any] interface {
+	AppendSerialize(dst []byte, topic string, v T) ([]byte, error)
+}
+
+// AppendSerialize appends v's encoding by s to dst (not nil): through
+// s's AppendSerialize if s is an Appender, else by copying Serialize's
+// result. It returns nil for a null value.
+func AppendSerialize[T any](s Serde[T], dst []byte, topic string, v T) ([]byte, error) {
+	if a, ok := s.(Appender[T]); ok {
+		return a.AppendSerialize(dst, topic, v)
+	}
+	b, err := s.Serialize(topic, v)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
+}

@@ -28,6 +28,12 @@ type KeyValueStore[K, V any] struct {
 	topic  string // passed to the serdes
 	keys   serde.Serde[K]
 	values serde.Serde[V]
+
+	// buf is reused to encode the key (and value) of Get, Put and Delete:
+	// byte stores do not keep what they are given. busy marks it taken, as
+	// a flush listener may call back into the store during a Put.
+	buf  []byte
+	busy bool
 }
 
 var errNotInitialized = errors.New("store not initialized: use NewKeyValueStore or a builder")
@@ -93,13 +99,56 @@ func (s *KeyValueStore[K, V]) encodeKey(op string, k K) ([]byte, error) {
 	return b, nil
 }
 
+// take returns the encoding buffer, or a new one while it is busy.
+func (s *KeyValueStore[K, V]) take() (buf []byte, own bool) {
+	if s.busy {
+		return make([]byte, 0, 64), false
+	}
+	s.busy = true
+	if s.buf == nil {
+		s.buf = make([]byte, 0, 64)
+	}
+	return s.buf[:0], true
+}
+
+// give returns the buffer take gave, possibly grown.
+func (s *KeyValueStore[K, V]) give(buf []byte, own bool) {
+	if own {
+		if cap(buf) <= maxKeptBuffer {
+			s.buf = buf[:0]
+		}
+		s.busy = false
+	}
+}
+
+// maxKeptBuffer bounds the encoding buffer a store keeps between calls.
+const maxKeptBuffer = 64 << 10
+
+// appendKey appends k's encoding to buf, rejecting a null encoding.
+func (s *KeyValueStore[K, V]) appendKey(op string, buf []byte, k K) ([]byte, error) {
+	if s.bytes == nil {
+		return nil, s.errorf(op, errNotInitialized)
+	}
+	b, err := serde.AppendSerialize(s.keys, buf, s.topic, k)
+	if err != nil {
+		return nil, s.errorf(op, fmt.Errorf("encode key: %w", err))
+	}
+	if b == nil {
+		return nil, s.errorf(op, ErrNullKey)
+	}
+	return b, nil
+}
+
 // Get returns the value stored under key; found is false when there is none.
 func (s *KeyValueStore[K, V]) Get(key K) (value V, found bool, err error) {
-	k, err := s.encodeKey("get", key)
+	buf, own := s.take()
+	k, err := s.appendKey("get", buf, key)
 	if err != nil {
+		s.give(buf, own)
 		return value, false, err
 	}
 	b, found, err := s.bytes.Get(k)
+	s.give(k, own)
 	if err != nil || !found {
 		return value, false, err
 	}
@@ -114,23 +163,34 @@ func (s *KeyValueStore[K, V]) Get(key K) (value V, found bool, err error) {
 // bytes: a nil pointer, slice or map with serde.JSON, a nil []byte with
 // serde.Bytes) deletes key, as a tombstone does on a table.
 func (s *KeyValueStore[K, V]) Put(key K, value V) error {
-	k, err := s.encodeKey("put", key)
+	buf, own := s.take()
+	defer func() { s.give(buf, own) }()
+	k, err := s.appendKey("put", buf, key)
 	if err != nil {
 		return err
 	}
-	v, err := s.values.Serialize(s.topic, value)
+	buf = k
+	n := len(k)
+	kv, err := serde.AppendSerialize(s.values, k, s.topic, value)
 	if err != nil {
 		return s.errorf("put", fmt.Errorf("encode value: %w", err))
 	}
-	return s.bytes.Put(k, v)
+	if kv == nil { // null: a delete
+		return s.bytes.Put(k[:n:n], nil)
+	}
+	buf = kv
+	return s.bytes.Put(kv[:n:n], kv[n:])
 }
 
 // Delete removes key. Deleting an absent key is not an error.
 func (s *KeyValueStore[K, V]) Delete(key K) error {
-	k, err := s.encodeKey("delete", key)
+	buf, own := s.take()
+	defer func() { s.give(buf, own) }()
+	k, err := s.appendKey("delete", buf, key)
 	if err != nil {
 		return err
 	}
+	buf = k
 	return s.bytes.Delete(k)
 }
 

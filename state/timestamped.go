@@ -25,13 +25,18 @@ func TimestampedSerde[V any](values serde.Serde[V]) serde.Serde[ValueAndTimestam
 type timestampedSerde[V any] struct{ values serde.Serde[V] }
 
 func (s timestampedSerde[V]) Serialize(topic string, v ValueAndTimestamp[V]) ([]byte, error) {
-	b, err := s.values.Serialize(topic, v.Value)
-	if err != nil || b == nil {
+	return s.AppendSerialize(make([]byte, 0, 16), topic, v)
+}
+
+// AppendSerialize appends the encoding: with a values serde that is a
+// serde.Appender, without allocating.
+func (s timestampedSerde[V]) AppendSerialize(dst []byte, topic string, v ValueAndTimestamp[V]) ([]byte, error) {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(v.Timestamp.UnixMilli()))
+	out, err := serde.AppendSerialize(s.values, dst, topic, v.Value)
+	if err != nil || out == nil {
 		return nil, err
 	}
-	out := make([]byte, 8, 8+len(b))
-	binary.BigEndian.PutUint64(out, uint64(v.Timestamp.UnixMilli()))
-	return append(out, b...), nil
+	return out, nil
 }
 
 func (s timestampedSerde[V]) Deserialize(topic string, b []byte) (ValueAndTimestamp[V], error) {

@@ -10,14 +10,29 @@ import (
 	"github.com/gregorstream/gregor/state"
 	"github.com/gregorstream/gregor/state/internal/storetest"
 	"github.com/gregorstream/gregor/state/memory"
+	"github.com/gregorstream/gregor/state/pebble"
 )
 
 // TestAgreesWithMemory is a metamorphic test: random puts, deletes, reads,
 // scans, commits with checkpoints, aborts, restores and drops run on the
 // memory engine and on pebble, over three store-partitions (two of them in
-// stores whose names share a prefix), and every answer must agree.
+// stores whose names share a prefix), and every answer must agree. It runs
+// with committed writes kept in the overlays until the engine closes, and
+// with the overlays flushed to pebble at every commit.
 func TestAgreesWithMemory(t *testing.T) {
-	pe := open(t) // one DB; each run uses store-partitions of its own
+	for _, budget := range []struct {
+		name  string
+		bytes int64
+	}{{"write-back", 1 << 30}, {"flush every commit", 0}} {
+		t.Run(budget.name, func(t *testing.T) {
+			pe := open(t) // one DB; each run uses store-partitions of its own
+			pebble.SetOverlayBudget(pe, budget.bytes)
+			agreesWithMemory(t, pe)
+		})
+	}
+}
+
+func agreesWithMemory(t *testing.T, pe *pebble.Engine) {
 	run := 0
 	rapid.Check(t, func(t *rapid.T) {
 		run++
@@ -27,8 +42,8 @@ func TestAgreesWithMemory(t *testing.T) {
 		sps := []state.StorePartition{{Store: name, Partition: 0}, {Store: name, Partition: 1}, {Store: name + "x", Partition: 0}}
 		engines := [2]state.Engine{me, pe}
 		batches := [2]state.Batch{me.NewBatch(), pe.NewBatch()}
-		defer batches[0].Close()
-		defer batches[1].Close()
+		defer func() { batches[0].Close() }()
+		defer func() { batches[1].Close() }()
 
 		sp := rapid.SampledFrom(sps)
 		bound := rapid.OneOf(rapid.Just[[]byte](nil), storetest.Key(), storetest.Key())
@@ -95,6 +110,12 @@ func TestAgreesWithMemory(t *testing.T) {
 			"abort": func(t *rapid.T) {
 				batches[0].Abort()
 				batches[1].Abort()
+			},
+			"new batch": func(t *rapid.T) {
+				// The task is recreated (a rebalance, an aborted
+				// transaction): pending writes go, committed ones stay.
+				agree(t, "Close", func(i int) string { return errString(batches[i].Close()) })
+				batches = [2]state.Batch{me.NewBatch(), pe.NewBatch()}
 			},
 			"restore": func(t *rapid.T) {
 				s := sp.Draw(t, "sp")

@@ -35,12 +35,18 @@ func (ib *indexed) unref() {
 //
 // The writes of an interval wait in one of two places. Until an iterator is
 // opened, in the pending writes of each view: the last write of each key,
-// indexed by a Go map, which Get reads before the DB. The first iterator of an interval needs pebble to
-// merge the writes with the DB, so it moves them into an indexed batch (cur),
-// which takes every later write of the interval. Most intervals of key-value
-// stores see no iterator, and a Go map costs a write a fraction of what the
-// indexed batch's skiplist does. Commit writes the interval in key order in
-// a plain batch either way (see sorted).
+// indexed by a Go map, which Get reads before the overlay and the DB. The
+// first iterator of an interval needs pebble to merge the writes with the
+// DB, so it flushes the batch's overlays and moves the writes into an
+// indexed batch (cur), which takes every later write of the interval. Most
+// intervals of key-value stores see no iterator, and a Go map costs a write
+// a fraction of what the indexed batch's skiplist does.
+//
+// Commit merges the pending writes and the checkpoints into the overlays of
+// their store-partitions (overlay.go), and flushes the batch's overlays to
+// pebble once they hold more than its share of the overlay budget. After an
+// interval with an indexed batch, it writes the interval to pebble in key
+// order (see sorted), as the overlays are already flushed.
 type batch struct {
 	engine  *Engine
 	closed  bool
@@ -51,39 +57,144 @@ type batch struct {
 	iters   map[*iterator]struct{} // open iterators, closed by Close
 	key     []byte                 // scratch: a prefixed key, copied by pebble
 	writes  []write                // scratch of sorted
+	owned   map[*overlay]struct{}  // the overlays the batch committed to since it last flushed them
+	err     error                  // a failed flush of an overlay a read needed
 }
 
-// pending holds the last write of each key of a view in an interval: a map
-// from the key (without the view's prefix) to its write, whose value is a
-// span of values.
+// pending holds writes of a view in an interval (or of an overlay, see
+// overlay.go): each write's key (without the view's prefix) and a span of
+// values, with a map from each key to its last write.
+//
+// An overlay's writes are indexed as they come (set): one per key. A view's
+// are logged (log) and indexed only when a read needs the index or the log
+// grows long: with a record cache above the store, each key is written once
+// per interval and rarely read back from here, so most intervals never pay
+// for the map. A logged write that a later one of its key supersedes is
+// marked dead when the index catches up.
 type pending struct {
-	index  map[string]int
-	writes []pendingWrite
-	values []byte
+	index   map[string]int
+	writes  []pendingWrite
+	values  []byte
+	keys    int // bytes of the keys, for mem
+	indexed int // writes[:indexed] are in index
+	dead    int // writes marked dead
 }
 
 type pendingWrite struct {
 	key    string
 	off, n int
 	del    bool
+	dead   bool // superseded by a later write of key
 }
 
+// entryOverhead estimates the memory of one entry of a pending besides its
+// key and value bytes: the map slot and the pendingWrite.
+const entryOverhead = 80
+
+// maxUnindexed is the number of logged writes past which the index catches
+// up (if they are also more than the indexed ones), dropping superseded
+// writes: a store without a record cache that updates a few keys many times
+// must not grow its log without bound.
+const maxUnindexed = 1 << 16
+
 func (p *pending) set(key, value []byte, del bool) {
-	w := pendingWrite{off: len(p.values), n: len(value), del: del}
-	p.values = append(p.values, value...)
 	if i, ok := p.index[string(key)]; ok {
-		w.key = p.writes[i].key
-		p.writes[i] = w
+		p.overwrite(i, value, del)
 		return
 	}
-	w.key = string(key)
-	p.index[w.key] = len(p.writes)
-	p.writes = append(p.writes, w)
+	p.add(string(key), value, del)
+}
+
+// setString is set with the key as a string, which a new entry shares.
+func (p *pending) setString(key string, value []byte, del bool) {
+	if i, ok := p.index[key]; ok {
+		p.overwrite(i, value, del)
+		return
+	}
+	p.add(key, value, del)
+}
+
+// add appends an indexed write. REQUIRES: the index caught up.
+func (p *pending) add(key string, value []byte, del bool) {
+	p.index[key] = len(p.writes)
+	p.append(key, value, del)
+	p.indexed = len(p.writes)
+}
+
+func (p *pending) append(key string, value []byte, del bool) {
+	p.writes = append(p.writes, pendingWrite{key: key, off: len(p.values), n: len(value), del: del})
+	p.values = append(p.values, value...)
+	p.keys += len(key)
+}
+
+// log appends a write without indexing it.
+func (p *pending) log(key, value []byte, del bool) {
+	p.append(string(key), value, del)
+	if un := len(p.writes) - p.indexed; un > maxUnindexed && un > p.indexed {
+		p.compact()
+	}
+}
+
+// catchUp indexes the logged writes, marking the writes they supersede.
+func (p *pending) catchUp() {
+	for i := p.indexed; i < len(p.writes); i++ {
+		k := p.writes[i].key
+		if j, ok := p.index[k]; ok {
+			p.writes[j].dead = true
+			p.dead++
+		}
+		p.index[k] = i
+	}
+	p.indexed = len(p.writes)
+}
+
+// compact catches the index up and drops the superseded writes (their
+// values stay in values until reset).
+func (p *pending) compact() {
+	p.catchUp()
+	if p.dead == 0 {
+		return
+	}
+	live := p.writes[:0]
+	for _, w := range p.writes {
+		if !w.dead {
+			live = append(live, w)
+		}
+	}
+	clear(p.writes[len(live):])
+	p.writes = live
+	p.dead = 0
+	p.reindex()
+}
+
+// overwrite replaces the value of write i, in place when the new value has
+// the old one's length (a counter, a timestamped number), so that a key
+// updated many times does not grow the values.
+func (p *pending) overwrite(i int, value []byte, del bool) {
+	w := &p.writes[i]
+	if !del && !w.del && w.n == len(value) {
+		copy(p.values[w.off:w.off+w.n], value)
+		return
+	}
+	w.off, w.n, w.del = len(p.values), len(value), del
+	p.values = append(p.values, value...)
+}
+
+// mem estimates the memory the writes hold.
+func (p *pending) mem() int {
+	return len(p.values) + p.keys + len(p.writes)*entryOverhead
 }
 
 // get returns a copy of key's pending value; found reports whether key has
 // a pending write, deleted whether that write is a delete.
 func (p *pending) get(key []byte) (value []byte, found, deleted bool) {
+	p.catchUp()
+	return p.lookup(key)
+}
+
+// lookup is get without catching up: it only reads p, so concurrent
+// lookups are safe. REQUIRES: every write indexed.
+func (p *pending) lookup(key []byte) (value []byte, found, deleted bool) {
 	i, ok := p.index[string(key)]
 	if !ok {
 		return nil, false, false
@@ -97,8 +208,10 @@ func (p *pending) get(key []byte) (value []byte, found, deleted bool) {
 	return value, true, false
 }
 
-// sort orders the writes by key. The index no longer holds after it.
+// sort orders the live writes by key, dropping the superseded ones. The
+// index no longer holds after it (see reindex).
 func (p *pending) sort() {
+	p.compact()
 	slices.SortFunc(p.writes, func(x, y pendingWrite) int { return strings.Compare(x.key, y.key) })
 }
 
@@ -122,6 +235,15 @@ func (p *pending) write(wb *pebbledb.Batch, key []byte) error {
 	return nil
 }
 
+// reindex rebuilds the index of writes without superseded ones, after
+// sort or compact.
+func (p *pending) reindex() {
+	for i, w := range p.writes {
+		p.index[w.key] = i
+	}
+	p.indexed = len(p.writes)
+}
+
 // maxRetainedValues bounds the value buffer kept from one interval to the next.
 const maxRetainedValues = 16 << 20
 
@@ -133,6 +255,9 @@ func (p *pending) reset() {
 		p.values = nil
 	}
 	p.values = p.values[:0]
+	p.keys = 0
+	p.indexed = 0
+	p.dead = 0
 }
 
 // size is an upper bound of the bytes the writes take in a pebble batch
@@ -174,11 +299,22 @@ func (b *batch) resetPending() {
 }
 
 // indexedBatch returns the interval's indexed batch, moving the pending
-// writes into it if there is none yet.
+// writes into it if there is none yet. The indexed batch reads through to
+// the DB, so the overlays of the batch's store-partitions are flushed first.
 func (b *batch) indexedBatch() (*indexed, error) {
 	if b.cur != nil {
 		return b.cur, nil
 	}
+	ovs := b.overlays()
+	for _, v := range b.views {
+		if _, ok := b.owned[v.ov]; !ok {
+			ovs = append(ovs, v.ov)
+		}
+	}
+	if err := b.engine.flush(ovs...); err != nil {
+		return nil, err
+	}
+	clear(b.owned)
 	ib := &indexed{b: b.engine.db.NewIndexedBatch()}
 	if err := b.writePending(ib.b); err != nil {
 		ib.b.Close()
@@ -261,8 +397,72 @@ func (b *batch) Store(sp state.StorePartition) state.KeyValueBytesStore {
 	if v == nil {
 		v = newView(b.engine, b, sp)
 		b.views[sp] = v
+		if b.cur != nil && !b.closed {
+			// Reads go through the indexed batch to the DB: sp's overlay
+			// (left by an earlier batch of sp) must be there.
+			if err := b.engine.flush(v.ov); err != nil && b.err == nil {
+				b.err = err
+			}
+		}
 	}
 	return v
+}
+
+// overlays returns the overlays the batch owns.
+func (b *batch) overlays() []*overlay {
+	ovs := make([]*overlay, 0, len(b.owned))
+	for ov := range b.owned {
+		ovs = append(ovs, ov)
+	}
+	return ovs
+}
+
+// overlayOf returns sp's overlay.
+func (b *batch) overlayOf(sp state.StorePartition) *overlay {
+	if v := b.views[sp]; v != nil {
+		return v.ov
+	}
+	return b.engine.overlay(sp)
+}
+
+// commitToOverlays merges the pending writes and the checkpoints into the
+// overlays, and flushes the batch's overlays if they hold more than its
+// share of the overlay budget.
+func (b *batch) commitToOverlays(checkpoints map[state.StorePartition]int64) error {
+	for _, v := range b.touched {
+		v.ov.mu.Lock()
+		v.ov.merge(&v.pending)
+		v.ov.mu.Unlock()
+		b.owned[v.ov] = struct{}{}
+	}
+	for sp, next := range checkpoints {
+		ov := b.overlayOf(sp)
+		ov.mu.Lock()
+		ov.cp, ov.hasCP = next, true
+		ov.mu.Unlock()
+		b.owned[ov] = struct{}{}
+	}
+	mem := 0
+	for ov := range b.owned {
+		mem += ov.mem()
+	}
+	e := b.engine
+	if int64(mem) < e.overlayBudget/max(1, e.batches.Load()) {
+		return nil
+	}
+	return b.flushOwned()
+}
+
+// flushOwned flushes the overlays the batch owns.
+func (b *batch) flushOwned() error {
+	if len(b.owned) == 0 {
+		return nil
+	}
+	if err := b.engine.flush(b.overlays()...); err != nil {
+		return err
+	}
+	clear(b.owned)
+	return nil
 }
 
 // Len is the number of Put and Delete calls since the last Commit or Abort.
@@ -288,24 +488,39 @@ func (b *batch) Commit(checkpoints map[state.StorePartition]int64) error {
 	if e.closed { // cannot happen: Close refuses while batches are open
 		return fmt.Errorf("pebble: commit batch: %w", state.ErrClosed)
 	}
-	var (
-		target *pebbledb.Batch
-		err    error
-	)
-	if b.cur != nil {
-		target, err = b.sorted(b.cur.b, len(checkpoints))
-	} else {
-		target = e.db.NewBatchWithSize(b.pendingSize() + len(checkpoints)*64)
-		if err = b.writePending(target); err != nil {
-			target.Close()
+	if b.err != nil {
+		b.renew()
+		return fmt.Errorf("pebble: commit batch: %w", b.err)
+	}
+	if b.cur == nil {
+		err := b.commitToOverlays(checkpoints)
+		b.renew()
+		if err != nil {
+			return fmt.Errorf("pebble: commit batch: %w", err)
+		}
+		return nil
+	}
+	// The interval had an indexed batch, which flushed the overlays of the
+	// batch's views; those of checkpoint-only store-partitions must not
+	// shadow the checkpoints written here.
+	ovs := b.overlays()
+	for sp := range checkpoints {
+		if ov := b.overlayOf(sp); !slices.Contains(ovs, ov) {
+			ovs = append(ovs, ov)
 		}
 	}
+	err := e.flush(ovs...)
 	if err == nil {
-		defer target.Close()
-		err = b.setCheckpoints(target, checkpoints)
-	}
-	if err == nil {
-		err = target.Commit(pebbledb.NoSync)
+		clear(b.owned)
+		var target *pebbledb.Batch
+		target, err = b.sorted(b.cur.b, len(checkpoints))
+		if err == nil {
+			defer target.Close()
+			err = b.setCheckpoints(target, checkpoints)
+		}
+		if err == nil {
+			err = target.Commit(pebbledb.NoSync)
+		}
 	}
 	b.renew()
 	if err != nil {
@@ -349,8 +564,9 @@ func (b *batch) Abort() {
 	}
 }
 
-// Close drops the pending writes and closes the batch's open iterators,
-// which then fail with state.ErrClosed. Close is idempotent.
+// Close drops the pending writes, closes the batch's open iterators, which
+// then fail with state.ErrClosed, and flushes the batch's overlays to
+// pebble. Close is idempotent.
 func (b *batch) Close() error {
 	if b.closed {
 		return nil
@@ -360,6 +576,13 @@ func (b *batch) Close() error {
 	}
 	b.renew()
 	b.closed = true
-	b.engine.batches.Add(-1)
+	e := b.engine
+	e.mu.RLock()
+	err := b.flushOwned()
+	e.mu.RUnlock()
+	e.batches.Add(-1)
+	if err != nil {
+		return fmt.Errorf("pebble: close batch: %w", err)
+	}
 	return nil
 }

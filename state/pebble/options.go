@@ -28,8 +28,9 @@ type config struct {
 }
 
 // WithMemory sets the memory budget of the whole DB, whatever the number of
-// tasks and stores: the block cache and the memtables are carved out of it
-// (see Open). The default value is DefaultMemory (256 MiB); values below
+// tasks and stores: the block cache, the memtables and the overlays of
+// committed writes not yet in pebble are carved out of it (see the carving
+// below; an overlay's memory is an estimate of its Go map's). The default value is DefaultMemory (256 MiB); values below
 // 16 MiB are raised to 16 MiB. Index and filter blocks live in the block
 // cache, so the budget bounds them too; pebble's other overheads (open file
 // handles, iterators, batches being built) come on top.
@@ -54,11 +55,14 @@ func WithPebbleOptions(f func(*pebbledb.Options)) Option {
 
 // Carving of the memory budget B: memtables of B/8 each, of which at most
 // MemTableStopWritesThreshold = 2 exist at once (one being written, one
-// being flushed), so at most B/4; the block cache gets the remaining 3B/4.
-// At the default budget: 32 MiB memtables and a 192 MiB block cache.
+// being flushed), so at most B/4; the overlays of committed writes not yet
+// in pebble (overlay.go) B/8; the block cache gets the remaining 5B/8. At
+// the default budget: 32 MiB memtables, 32 MiB of overlays and a 160 MiB
+// block cache.
 const (
 	memTableShare   = 8 // MemTableSize = B / memTableShare
 	memTablesAtOnce = 2 // MemTableStopWritesThreshold
+	overlayShare    = 8 // overlay budget = B / overlayShare
 )
 
 // options returns the pebble options for c and the block cache they use;
@@ -83,7 +87,7 @@ const (
 //   - the newest on-disk format.
 func (c *config) options() (*pebbledb.Options, *pebbledb.Cache) {
 	memTable := c.memory / memTableShare
-	cache := pebbledb.NewCache(c.memory - memTablesAtOnce*memTable)
+	cache := pebbledb.NewCache(c.memory - memTablesAtOnce*memTable - c.memory/overlayShare)
 	compactions := min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
 	log := c.logger.With("component", "pebble")
 	o := &pebbledb.Options{

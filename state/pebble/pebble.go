@@ -53,6 +53,12 @@ type Engine struct {
 	// since pebble must not be closed under them.
 	batches atomic.Int64
 	iters   atomic.Int64
+
+	// The overlays of the store-partitions (see overlay.go), and the
+	// memory they may hold together.
+	ovMu          sync.Mutex
+	overlays      map[state.StorePartition]*overlay // REQUIRES: ovMu
+	overlayBudget int64
 }
 
 var _ state.Engine = (*Engine)(nil)
@@ -78,7 +84,12 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 		db.Close()
 		return nil, fmt.Errorf("pebble: open state directory %s: %w", dir, err)
 	}
-	return &Engine{db: db, dir: dir}, nil
+	return &Engine{
+		db:            db,
+		dir:           dir,
+		overlays:      map[state.StorePartition]*overlay{},
+		overlayBudget: c.memory / overlayShare,
+	}, nil
 }
 
 // ErrLocked is the cause when Open finds the state directory locked by
@@ -145,6 +156,7 @@ func (e *Engine) NewBatch() state.Batch {
 		engine: e,
 		views:  map[state.StorePartition]*view{},
 		iters:  map[*iterator]struct{}{},
+		owned:  map[*overlay]struct{}{},
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -177,6 +189,11 @@ func (e *Engine) Restore(sp state.StorePartition, records []state.RestoreRecord,
 		return err
 	}
 	defer e.mu.RUnlock()
+	// The records are newer than the overlay's writes: they must not be
+	// shadowed by them.
+	if err := e.flush(e.overlay(sp)); err != nil {
+		return err
+	}
 	wb := e.db.NewBatchWithSize(size)
 	defer wb.Close()
 	n := len(prefix)
@@ -211,6 +228,9 @@ func (e *Engine) Checkpoint(sp state.StorePartition) (int64, bool, error) {
 		return 0, false, err
 	}
 	defer e.mu.RUnlock()
+	if cp, ok := e.overlay(sp).checkpoint(); ok {
+		return cp, true, nil
+	}
 	v, closer, err := e.db.Get(checkpointKey(sp))
 	if errors.Is(err, pebbledb.ErrNotFound) {
 		return 0, false, nil
@@ -240,6 +260,10 @@ func (e *Engine) Drop(sp state.StorePartition) error {
 		return err
 	}
 	defer e.mu.RUnlock()
+	ov := e.overlay(sp)
+	ov.mu.Lock()
+	defer ov.mu.Unlock()
+	ov.reset()
 	prefix := dataPrefix(sp)
 	wb := e.db.NewBatch()
 	defer wb.Close()
@@ -265,6 +289,9 @@ func (e *Engine) Close() error {
 	}
 	if b, it := e.batches.Load(), e.iters.Load(); b > 0 || it > 0 {
 		return fmt.Errorf("pebble: close %s: %d batches and %d reader iterators still open", e.dir, b, it)
+	}
+	if err := e.flushAll(); err != nil {
+		return fmt.Errorf("pebble: close %s: %w", e.dir, err)
 	}
 	e.closed = true
 	if err := e.db.Close(); err != nil {

@@ -23,6 +23,7 @@ type view struct {
 	// pending holds the view's writes of the interval while the batch has
 	// no indexed batch (see batch).
 	pending pending
+	ov      *overlay // sp's committed writes not yet in pebble
 }
 
 var _ state.KeyValueBytesStore = (*view)(nil)
@@ -36,6 +37,7 @@ func newView(e *Engine, b *batch, sp state.StorePartition) *view {
 		prefix:  p[:len(p):len(p)],
 		end:     state.PrefixEnd(p),
 		pending: pending{index: map[string]int{}},
+		ov:      e.overlay(sp),
 	}
 }
 
@@ -59,8 +61,18 @@ func (v *view) Get(key []byte) ([]byte, bool, error) {
 		if b.closed {
 			return nil, false, spErrorf("get", v.sp, state.ErrClosed)
 		}
-		if b.cur == nil && len(v.pending.writes) > 0 {
-			if val, found, deleted := v.pending.get(key); found {
+		if b.err != nil {
+			return nil, false, spErrorf("get", v.sp, b.err)
+		}
+		if b.cur == nil {
+			// The interval's writes, then the committed ones not yet in
+			// pebble. With an indexed batch, the overlay is empty.
+			if len(v.pending.writes) > 0 {
+				if val, found, deleted := v.pending.get(key); found {
+					return val, !deleted, nil
+				}
+			}
+			if val, found, deleted := v.ov.get(key); found {
 				return val, !deleted, nil
 			}
 		}
@@ -77,6 +89,9 @@ func (v *view) Get(key []byte) ([]byte, bool, error) {
 			return nil, false, err
 		}
 		defer v.engine.mu.RUnlock()
+		if val, found, deleted := v.ov.get(key); found {
+			return val, !deleted, nil
+		}
 		val, closer, err = v.engine.db.Get(append(v.prefix, key...))
 	}
 	if errors.Is(err, pebbledb.ErrNotFound) {
@@ -117,7 +132,7 @@ func (v *view) write(op string, key, value []byte, del bool) error {
 		if len(v.pending.writes) == 0 {
 			b.touched = append(b.touched, v)
 		}
-		v.pending.set(key, value, del)
+		v.pending.log(key, value, del)
 		return nil
 	}
 	b.key = append(append(b.key[:0], v.prefix...), key...)
@@ -167,6 +182,9 @@ func (v *view) iterate(op string, from, to []byte, reverse bool) state.Iterator 
 		if b.closed {
 			return state.ErrIterator(spErrorf(op, v.sp, state.ErrClosed))
 		}
+		if b.err != nil {
+			return state.ErrIterator(spErrorf(op, v.sp, b.err))
+		}
 		if emptyRange {
 			return state.ErrIterator(nil)
 		}
@@ -193,6 +211,10 @@ func (v *view) iterate(op string, from, to []byte, reverse bool) state.Iterator 
 	defer e.mu.RUnlock()
 	if emptyRange {
 		return state.ErrIterator(nil)
+	}
+	// pebble merges what it has: the committed writes it lacks go first.
+	if err := e.flush(v.ov); err != nil {
+		return state.ErrIterator(err)
 	}
 	pi, err := e.db.NewIter(opts)
 	if err != nil {

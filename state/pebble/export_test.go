@@ -1,0 +1,16 @@
+package pebble
+
+// SetOverlayBudget sets the memory the overlays of e may hold before a
+// commit flushes them: 0 flushes at every commit.
+func SetOverlayBudget(e *Engine, n int64) { e.overlayBudget = n }
+
+// OverlayMem returns the memory the overlays of e hold, by estimate.
+func OverlayMem(e *Engine) int {
+	e.ovMu.Lock()
+	defer e.ovMu.Unlock()
+	n := 0
+	for _, ov := range e.overlays {
+		n += ov.mem()
+	}
+	return n
+}
