@@ -2,6 +2,7 @@ package dsl_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestWordCount(t *testing.T) {
 			d := run(t, b, be.opts...)
 			in := d.InputTopic("sentences", serde.String(), serde.String())
 			out := d.OutputTopic("word-counts-out", serde.String(), serde.Int64())
-			rp := d.OutputTopic("streamtest-words-repartition", serde.String(), serde.String())
+			rp := d.OutputTopic("streamtest-words-combined-repartition", serde.String(), serde.Int64())
 			for i, s := range sentences {
 				must(t, in.PipeAt(fmt.Sprintf("line-%d", i), s, sec(i)))
 			}
@@ -85,9 +86,20 @@ func TestWordCount(t *testing.T) {
 			if diff := cmp.Diff(asLogged(want), changelog(t, d, "word-counts", be.partitions, serde.String(), serde.Int64())); diff != "" {
 				t.Errorf("changelog by word (-want +got):\n%s", diff)
 			}
-			// Every word went through the repartition topic named by GroupBy.
-			if n := rp.Len(); n != words {
-				t.Errorf("repartition topic holds %d records, want %d (one per word)", n, words)
+			// Every word went through the repartition topic named by GroupBy,
+			// combined: one partial count per distinct word of a sentence
+			// (the driver commits after each).
+			partials, total := 0, int64(0)
+			for _, s := range sentences {
+				partials += len(slices.Compact(slices.Sorted(slices.Values(strings.Fields(s)))))
+			}
+			recs, err := rp.ReadAll()
+			must(t, err)
+			for _, r := range recs {
+				total += r.Value
+			}
+			if len(recs) != partials || total != int64(words) {
+				t.Errorf("repartition topic holds %d partial counts of %d words in all, want %d of %d", len(recs), total, partials, words)
 			}
 		})
 	}
@@ -227,14 +239,14 @@ func TestGroupingRepartition(t *testing.T) {
 		count: func(s dsl.Stream[string, string]) dsl.Table[string, int64] {
 			return s.SelectKey(toValue).GroupByKey(dsl.Named("by-value")).Count(dsl.Named("counts"))
 		},
-		topics: func(dsl.Table[string, int64]) []string { return []string{"by-value-repartition"} },
+		topics: func(dsl.Table[string, int64]) []string { return []string{"by-value-combined-repartition"} },
 		want:   byValue,
 	}, {
 		name: "GroupByKey after Map: named by the aggregation",
 		count: func(s dsl.Stream[string, string]) dsl.Table[string, int64] {
 			return s.Map(func(k, v string) (string, string) { return v, k }).GroupByKey().Count(dsl.Named("counts"))
 		},
-		topics: func(dsl.Table[string, int64]) []string { return []string{"counts-repartition"} },
+		topics: func(dsl.Table[string, int64]) []string { return []string{"counts-combined-repartition"} },
 		want:   byValue,
 	}, {
 		name: "GroupByKey after FlatMap: generated name",
@@ -244,21 +256,21 @@ func TestGroupingRepartition(t *testing.T) {
 			}).
 				GroupByKey().Count()
 		},
-		topics: func(c dsl.Table[string, int64]) []string { return []string{c.Name() + "-repartition"} },
+		topics: func(c dsl.Table[string, int64]) []string { return []string{c.Name() + "-combined-repartition"} },
 		want:   byValue,
 	}, {
 		name: "GroupBy: named by GroupBy",
 		count: func(s dsl.Stream[string, string]) dsl.Table[string, int64] {
 			return s.GroupBy(toValue, serde.String(), dsl.Named("by-value")).Count(dsl.Named("counts"))
 		},
-		topics: func(dsl.Table[string, int64]) []string { return []string{"by-value-repartition"} },
+		topics: func(dsl.Table[string, int64]) []string { return []string{"by-value-combined-repartition"} },
 		want:   byValue,
 	}, {
 		name: "GroupBy: named by the aggregation",
 		count: func(s dsl.Stream[string, string]) dsl.Table[string, int64] {
 			return s.GroupBy(toValue, serde.String()).Count(dsl.Named("counts"))
 		},
-		topics: func(dsl.Table[string, int64]) []string { return []string{"counts-repartition"} },
+		topics: func(dsl.Table[string, int64]) []string { return []string{"counts-combined-repartition"} },
 		want:   byValue,
 	}, {
 		name: "GroupByKey after Repartition: no second repartition",
@@ -299,8 +311,14 @@ func TestGroupingRepartition(t *testing.T) {
 				t.Errorf("counts (-want +got):\n%s", diff)
 			}
 			for _, tp := range wantTopics {
-				if n := d.OutputTopic("streamtest-"+tp, serde.String(), serde.String()).Len(); n != 3 {
-					t.Errorf("streamtest-%s holds %d records, want 3", tp, n)
+				// The three records commit together: a combined count sends
+				// one partial count per key.
+				want := 3
+				if strings.HasSuffix(tp, "-combined-repartition") {
+					want = 2
+				}
+				if n := d.OutputTopic("streamtest-"+tp, serde.String(), serde.String()).Len(); n != want {
+					t.Errorf("streamtest-%s holds %d records, want %d", tp, n, want)
 				}
 			}
 		})
@@ -348,17 +366,20 @@ func TestDescribeAggregations(t *testing.T) {
     Source: clicks (topics: [clicks])
       --> by-page
     Processor: by-page (stores: [])
-      --> pages-repartition-sink
+      --> pages-combine
       <-- clicks
-    Sink: pages-repartition-sink (topic: pages-repartition)
+    Processor: pages-combine (stores: [pages-combine])
+      --> pages-combined-repartition-sink
       <-- by-page
+    Sink: pages-combined-repartition-sink (topic: pages-combined-repartition)
+      <-- pages-combine
 
   Sub-topology: 1
-    Source: pages-repartition-source (topics: [pages-repartition])
+    Source: pages-combined-repartition-source (topics: [pages-combined-repartition])
       --> clicks-per-page
     Processor: clicks-per-page (stores: [clicks-per-page])
       --> changes
-      <-- pages-repartition-source
+      <-- pages-combined-repartition-source
     Processor: changes (stores: [])
       --> to-counts
       <-- clicks-per-page
@@ -502,7 +523,8 @@ func TestStatefulBuildErrors(t *testing.T) {
 		setup: func(s dsl.Stream[string, string], _ dsl.Table[string, int64]) {
 			s.Map(func(k, v string) (int64, int64) { return 0, 0 }, dsl.Named("zeros")).GroupByKey().Count(dsl.Named("counts"))
 		},
-		want: []string{"dsl: Count: no key serde for zeros; set one with WithSerdes", "dsl: Count: no value serde for zeros"},
+		// A combined Count sends int64 partial counts: it needs no value serde.
+		want: []string{"dsl: Count: no key serde for zeros; set one with WithSerdes"},
 	}, {
 		name: "Reduce after a type-changing MapValues",
 		setup: func(s dsl.Stream[string, string], _ dsl.Table[string, int64]) {
@@ -858,20 +880,32 @@ func TestWithoutLogging(t *testing.T) {
 }
 
 // A named grouping aggregated twice shares one repartition topic, as in
-// Kafka Streams.
+// Kafka Streams; a combined Count has its own (of partial counts).
 func TestNamedGroupingAggregatedTwice(t *testing.T) {
+	t.Run("shared", func(t *testing.T) { namedGroupingAggregatedTwice(t, false) })
+	t.Run("combined count", func(t *testing.T) { namedGroupingAggregatedTwice(t, true) })
+}
+
+func namedGroupingAggregatedTwice(t *testing.T, combine bool) {
 	b := dsl.NewBuilder()
 	g := b.Stream("in", serde.String(), serde.String()).
 		SelectKey(func(_, v string) string { return v }).
 		GroupByKey(dsl.Named("by-value"))
-	g.Count(dsl.Named("counts")).ToStream().To("counts")
+	opts := []dsl.Option{dsl.Named("counts")}
+	want := "[{by-value-repartition 0}]"
+	if combine {
+		want = "[{by-value-combined-repartition 0} {by-value-repartition 0}]"
+	} else {
+		opts = append(opts, dsl.Materialized(state.WithCache(0)))
+	}
+	g.Count(opts...).ToStream().To("counts")
 	g.Reduce(func(a, v string) string { return a + v }, dsl.Named("concat")).ToStream().To("concat")
 	topo, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if its := topo.InternalTopics(); len(its) != 1 || its[0].Name != "by-value-repartition" {
-		t.Fatalf("internal topics = %v, want one, by-value-repartition", its)
+	if its := topo.InternalTopics(); fmt.Sprint(its) != want {
+		t.Fatalf("internal topics = %v, want %s", its, want)
 	}
 	d, err := streamtest.New(topo)
 	if err != nil {

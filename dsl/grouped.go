@@ -5,6 +5,7 @@ import (
 
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/serde"
+	"github.com/gregorstream/gregor/state"
 )
 
 // GroupedStream is a stream grouped by key, ready to aggregate.
@@ -66,7 +67,26 @@ func (g GroupedStream[K, V]) input(op, base string) Stream[K, V] {
 // key or value are dropped and counted. Options: Named (the processor and
 // its store, whose changelog is "<application id>-<name>-changelog"),
 // Materialized.
+//
+// When the grouping repartitions the stream (GroupBy, or GroupByKey after
+// a key change), Count combines: each task counts its records per key
+// before the repartition topic and sends the partial counts through it
+// (topic "<application id>-<name>-combined-repartition", an int64 value),
+// and the table adds them up. The table ends up the same as without
+// combining, each update still counts a prefix of the key's records, and far
+// fewer records cross the topic (one per key, task and commit interval
+// instead of one per record). Partial counts reach the table when the task
+// that made them commits: with exactly-once, records behind a repartition
+// topic are visible only then anyway. Turning the record cache off,
+// Materialized(state.WithCache(0)), asks for an update per record, and
+// counts without combining.
 func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
+	if g.s.rekeyed {
+		o := g.s.b.options("Count", opts, optName|optMaterialized)
+		if state.CacheBytes(o.store...) > 0 {
+			return combinedCount(g, o)
+		}
+	}
 	return aggregateStream(g, "Count", func() int64 { return 0 },
 		func(_ K, _ V, n int64) int64 { return n + 1 }, false, serde.Int64(), opts)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gregorstream/gregor/dsl"
 	"github.com/gregorstream/gregor/runtime"
 	"github.com/gregorstream/gregor/serde"
+	"github.com/gregorstream/gregor/state"
 )
 
 // BenchmarkE2E measures end-to-end throughput against an in-process kfake
@@ -29,12 +30,18 @@ import (
 // produce loops (the second in a transactional group session, one
 // transaction per poll), the baselines of stateless-alos (the same
 // transform as a gregor topology, at-least-once) and wordcount-eos (gregor
-// word count, exactly-once, pebble).
+// word count, exactly-once, pebble). wordcount-eos counts as Count does by
+// default, combining the counts of each word before the repartition topic;
+// wordcount-eos-uncombined turns the record cache off, so every word
+// crosses the topic and every update reaches the output.
 func BenchmarkE2E(b *testing.B) {
 	b.Run("raw-loop", func(b *testing.B) { benchE2E(b, rawLoop(false), false) })
 	b.Run("stateless-alos", func(b *testing.B) { benchE2E(b, gregorStateless, false) })
 	b.Run("raw-txn-loop", func(b *testing.B) { benchE2E(b, rawLoop(true), false) })
-	b.Run("wordcount-eos", func(b *testing.B) { benchE2E(b, gregorWordCount, true) })
+	b.Run("wordcount-eos", func(b *testing.B) { benchE2E(b, gregorWordCount(), true) })
+	b.Run("wordcount-eos-uncombined", func(b *testing.B) {
+		benchE2E(b, gregorWordCount(dsl.Materialized(state.WithCache(0))), true)
+	})
 }
 
 func lineOf(i int) string { return fmt.Sprintf("w%d w%d w%d", i%1000, (i*7)%1000, (i*13)%1000) }
@@ -217,13 +224,15 @@ func gregorStateless(ctx context.Context, b *testing.B, addrs []string, group, d
 	}, addrs, group, dir, runtime.AtLeastOnce)
 }
 
-func gregorWordCount(ctx context.Context, b *testing.B, addrs []string, group, dir string) error {
-	return runGregor(ctx, b, func(bld *dsl.Builder) {
-		bld.Stream("in", serde.Bytes(), serde.String()).
-			FlatMapValues(strings.Fields).
-			GroupBy(func(_ []byte, w string) string { return w }, serde.String(), dsl.Named("by-word")).
-			Count(dsl.Named("counts")).
-			ToStream().
-			To("out")
-	}, addrs, group, dir, runtime.ExactlyOnce)
+func gregorWordCount(countOpts ...dsl.Option) app {
+	return func(ctx context.Context, b *testing.B, addrs []string, group, dir string) error {
+		return runGregor(ctx, b, func(bld *dsl.Builder) {
+			bld.Stream("in", serde.Bytes(), serde.String()).
+				FlatMapValues(strings.Fields).
+				GroupBy(func(_ []byte, w string) string { return w }, serde.String(), dsl.Named("by-word")).
+				Count(append([]dsl.Option{dsl.Named("counts")}, countOpts...)...).
+				ToStream().
+				To("out")
+		}, addrs, group, dir, runtime.ExactlyOnce)
+	}
 }

@@ -43,13 +43,13 @@ func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
-func wordCountTopology(t *testing.T) *processor.Topology {
+func wordCountTopology(t *testing.T, countOpts ...dsl.Option) *processor.Topology {
 	t.Helper()
 	b := dsl.NewBuilder()
 	b.Stream("lines", serde.String(), serde.String()).
 		FlatMapValues(func(line string) []string { return strings.Fields(line) }).
 		GroupBy(func(_ string, w string) string { return w }, serde.String(), dsl.Named("by-word")).
-		Count(dsl.Named("counts")).
+		Count(append([]dsl.Option{dsl.Named("counts")}, countOpts...)...).
 		ToStream().
 		To("word-counts")
 	topo, err := b.Build()

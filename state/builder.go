@@ -73,6 +73,18 @@ func (b *KeyValueBuilder[K, V]) Name() string { return b.name }
 // Logged reports whether the store has a changelog.
 func (b *KeyValueBuilder[K, V]) Logged() bool { return !b.opts.noLogging }
 
+// CacheBytes returns the size of the record cache opts give a store: the
+// default, DefaultCacheBytes, unless WithCache changes it.
+func CacheBytes(opts ...Option) int {
+	o := options{cache: DefaultCacheBytes}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	return o.cache
+}
+
 // Logged reports whether the stores b builds write a changelog: b has a
 // Logged method that says so. Drivers read it to know which changelog
 // topics to create and restore.
