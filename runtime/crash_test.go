@@ -68,12 +68,17 @@ const (
 	crashIn       = "crash-in"
 	crashCounts   = "crash-counts"
 	crashBig      = "crash-big"
+	crashGroups   = "crash-groups"
 	crashStore    = "counts"
+	crashGroupBy  = "groups"
 	crashKeys     = 1000
 	crashParts    = 4
 	crashSeed     = 20260918
 	crashDeadline = 60 * time.Second // bounds each wait: a failure, not a pace
 )
+
+// crashGroupOf groups the keys k0..k999 by their last digit.
+func crashGroupOf(k, _ string) string { return "g" + k[len(k)-1:] }
 
 // crashBigKeeps is the filter of crash-big: values are the input record's
 // index, and one in ten passes.
@@ -86,6 +91,9 @@ func crashTopology() (*processor.Topology, error) {
 	b := dsl.NewBuilder()
 	in := b.Stream(crashIn, serde.String(), serde.String())
 	in.GroupByKey().Count(dsl.Named(crashStore)).ToStream().To(crashCounts)
+	// A count behind a repartition topic, which combines: partial counts
+	// per key go through the topic in the transaction of their input.
+	in.GroupBy(crashGroupOf, serde.String(), dsl.Named(crashGroupBy)).Count(dsl.Named("group-counts")).ToStream().To(crashGroups)
 	in.Filter(crashBigKeeps).To(crashBig)
 	return b.Build()
 }
@@ -139,7 +147,7 @@ func TestCrashBroker(t *testing.T) {
 	// SeedTopics only applies to an empty data dir: a restart reloads
 	// the topics.
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(os.Getenv(crashBrokerDirEnv)),
-		kfake.SeedTopics(crashParts, crashIn, crashCounts, crashBig))
+		kfake.SeedTopics(crashParts, crashIn, crashCounts, crashBig, crashGroups))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +169,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	begin := time.Now()
 	rng := crashRand(t)
 	c := newCluster(t, kfake.SeedTopics(crashParts, crashIn), kfake.SeedTopics(crashParts, crashCounts),
-		kfake.SeedTopics(crashParts, crashBig))
+		kfake.SeedTopics(crashParts, crashBig), kfake.SeedTopics(crashParts, crashGroups))
 	addr := c.ListenAddrs()[0]
 	ct := newCrashTest(t, addr)
 	ct.produce(rng, 200_000, 10*time.Second)
@@ -548,16 +556,22 @@ func (ct *crashTest) finish() {
 	w := ct.startWorker()
 	start := time.Now()
 	ct.waitProduced()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr), kgo.ConsumeTopics(crashCounts),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr), kgo.ConsumeTopics(crashCounts, crashGroups),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	// The final count of every key of both count topics.
+	want := map[string]int64{}
+	for k, c := range ct.counts {
+		want[crashCounts+" "+k] = c
+		want[crashGroups+" "+crashGroupOf(k, "")] += c
+	}
 	last := map[string]int64{}
 	wrong := func() int {
 		n := 0
-		for k, c := range ct.counts {
+		for k, c := range want {
 			if last[k] != c {
 				n++
 			}
@@ -571,20 +585,20 @@ func (ct *crashTest) finish() {
 			t.Fatalf("%s exited before it finished: %v", w.name, w.err)
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("crash-counts incomplete after %v: %d of %d keys without their final count", crashDeadline, wrong(), len(ct.counts))
+			t.Fatalf("counts incomplete after %v: %d of %d keys without their final count", crashDeadline, wrong(), len(want))
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := cl.PollFetches(pctx)
 		pcancel()
 		fs.EachRecord(func(r *kgo.Record) {
-			v, err := serde.Int64().Deserialize(crashCounts, r.Value)
+			v, err := serde.Int64().Deserialize(r.Topic, r.Value)
 			if err != nil {
-				t.Fatalf("crash-counts %d/%d: %v", r.Partition, r.Offset, err)
+				t.Fatalf("%s %d/%d: %v", r.Topic, r.Partition, r.Offset, err)
 			}
-			last[string(r.Key)] = v
+			last[r.Topic+" "+string(r.Key)] = v
 		})
 	}
-	t.Logf("%s completed crash-counts in %v", w.name, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s completed the counts in %v", w.name, time.Since(start).Round(time.Millisecond))
 	// SIGTERM at once: the stop may well come while the worker is in
 	// the middle of a commit, which a clean stop must finish.
 	ct.stop(w)
@@ -606,44 +620,14 @@ func (ct *crashTest) check() {
 	all := readTopic(t, ct.addr, crashBig, false)
 	t.Logf("crash-big: %d records read_committed, %d read_uncommitted (the rest are aborted)", total(got), len(all))
 
-	// crash-counts: per key, counts that grow and end at the expected.
-	seqs := map[string][]int64{}
-	parts := map[string]int32{}
-	for _, r := range readTopic(t, ct.addr, crashCounts, true) {
-		k := string(r.Key)
-		v, err := serde.Int64().Deserialize(crashCounts, r.Value)
-		if err != nil {
-			t.Fatalf("crash-counts %d/%d: %v", r.Partition, r.Offset, err)
-		}
-		if p, ok := parts[k]; ok && p != r.Partition {
-			t.Errorf("crash-counts: key %s in partitions %d and %d", k, p, r.Partition)
-		}
-		parts[k] = r.Partition
-		seqs[k] = append(seqs[k], v)
+	// crash-counts and crash-groups: per key, counts that grow and end at
+	// the expected.
+	checkCounts(t, ct.addr, crashCounts, ct.counts)
+	groups := map[string]int64{}
+	for k, n := range ct.counts {
+		groups[crashGroupOf(k, "")] += n
 	}
-	bad, updates := 0, 0
-	for k, want := range ct.counts {
-		s := seqs[k]
-		updates += len(s)
-		ok := len(s) > 0 && s[len(s)-1] == want
-		for i := 1; ok && i < len(s); i++ {
-			ok = s[i] > s[i-1]
-		}
-		if !ok {
-			if bad++; bad <= 10 {
-				t.Errorf("crash-counts: key %s: counts %v, want strictly increasing and ending at %d", k, s, want)
-			}
-		}
-	}
-	for k := range seqs {
-		if _, ok := ct.counts[k]; !ok {
-			t.Errorf("crash-counts: key %s was never input", k)
-		}
-	}
-	if bad > 0 {
-		t.Errorf("crash-counts: %d of %d keys wrong", bad, len(ct.counts))
-	}
-	t.Logf("crash-counts: %d updates for %d keys", updates, len(seqs))
+	checkCounts(t, ct.addr, crashGroups, groups)
 
 	ct.checkStore()
 	ct.checkKcat()
@@ -981,9 +965,9 @@ func (b *broker) start() {
 	deadline := time.Now().Add(crashDeadline)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		td, err := adm.ListTopics(ctx, crashIn, crashCounts, crashBig)
+		td, err := adm.ListTopics(ctx, crashIn, crashCounts, crashBig, crashGroups)
 		cancel()
-		if err == nil && td.Error() == nil && len(td) == 3 {
+		if err == nil && td.Error() == nil && len(td) == 4 {
 			return
 		}
 		if b.cur.exited() {
@@ -1031,4 +1015,47 @@ func tail(path string, n int) string {
 		}
 	}
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
+
+// checkCounts reads topic, read_committed, and checks that each key's
+// counts grow strictly, in one partition, and end at want's.
+func checkCounts(t *testing.T, addr, topic string, want map[string]int64) {
+	t.Helper()
+	seqs := map[string][]int64{}
+	parts := map[string]int32{}
+	for _, r := range readTopic(t, addr, topic, true) {
+		k := string(r.Key)
+		v, err := serde.Int64().Deserialize(topic, r.Value)
+		if err != nil {
+			t.Fatalf("%s %d/%d: %v", topic, r.Partition, r.Offset, err)
+		}
+		if p, ok := parts[k]; ok && p != r.Partition {
+			t.Errorf("%s: key %s in partitions %d and %d", topic, k, p, r.Partition)
+		}
+		parts[k] = r.Partition
+		seqs[k] = append(seqs[k], v)
+	}
+	bad, updates := 0, 0
+	for k, n := range want {
+		s := seqs[k]
+		updates += len(s)
+		ok := len(s) > 0 && s[len(s)-1] == n
+		for i := 1; ok && i < len(s); i++ {
+			ok = s[i] > s[i-1]
+		}
+		if !ok {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: key %s: counts %v, want strictly increasing and ending at %d", topic, k, s, n)
+			}
+		}
+	}
+	for k := range seqs {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: key %s was never input", topic, k)
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d keys wrong", topic, bad, len(want))
+	}
+	t.Logf("%s: %d updates for %d keys", topic, updates, len(seqs))
 }
