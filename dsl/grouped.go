@@ -17,7 +17,9 @@ type GroupedStream[K, V any] struct {
 // GroupByKey groups the stream by its key. When the key may have changed
 // since the source (Map, SelectKey, FlatMap, Process), the aggregation first
 // repartitions the stream through "<application id>-<name>-repartition",
-// named by this Named option, else by the aggregation's. Options: Named.
+// named by this Named option, else by the aggregation's (a Count sends
+// partial counts through "<application id>-<name>-combined-repartition":
+// see Count). Options: Named.
 func (s Stream[K, V]) GroupByKey(opts ...Option) GroupedStream[K, V] {
 	o := s.b.options("GroupByKey", opts, optName)
 	return GroupedStream[K, V]{s: s, name: o.name}
