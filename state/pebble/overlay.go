@@ -103,8 +103,9 @@ func (ov *overlay) reset() {
 }
 
 // flush writes the overlays' data, in key order, and checkpoints to pebble
-// in one batch, then empties them. REQUIRES: e.mu held (for reading); no
-// overlay lock held. Overlays are locked in prefix order, the only order in
+// in one batch, then empties them. REQUIRES: e.mu held (for reading), or a
+// batch open (Close refuses to close the DB under one); no overlay lock
+// held. Overlays are locked in prefix order, the only order in
 // which more than one is ever held.
 func (e *Engine) flush(ovs ...*overlay) error {
 	if len(ovs) > 1 {
