@@ -603,9 +603,12 @@ func (t *thread) commit(ctx context.Context) error {
 	return nil
 }
 
+// resetEnds forgets what an aborted transaction produced: its changelog
+// ends and its produced counts (the metric counts committed records).
 func (t *thread) resetEnds() {
 	t.pmu.Lock()
 	clear(t.ends)
+	clear(t.produced)
 	t.produceErr = nil
 	t.pmu.Unlock()
 }
