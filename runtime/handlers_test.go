@@ -3,10 +3,12 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -215,5 +217,101 @@ func TestProductionHandler(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 		})
+	}
+}
+
+// TestProductionFailureAbortsTransaction: with exactly-once, an output the
+// client refuses fails the transaction it belongs to, whatever the
+// production handler says: the records produced with it are aborted, the
+// input offsets stay uncommitted, and Run fails naming the topic. Many small
+// transactions run first, so that the refused record's failure may arrive
+// while its transaction is being committed.
+func TestProductionFailureAbortsTransaction(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+	addrs := c.ListenAddrs()
+	b := dsl.NewBuilder()
+	b.Stream("in", serde.String(), serde.String()).
+		MapValues(func(v string) string {
+			if v == "big" {
+				return strings.Repeat("x", 64<<10)
+			}
+			return v
+		}).
+		To("out")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var recs []*kgo.Record
+	for i := range 2000 {
+		recs = append(recs, &kgo.Record{Topic: "in", Value: fmt.Append(nil, i)})
+	}
+	recs = append(recs, &kgo.Record{Topic: "in", Value: []byte("big")}, &kgo.Record{Topic: "in", Value: []byte("after")})
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := runtime.New(topo, handlerOpts(t, "prod-eos", addrs, runtime.ExactlyOnce,
+		runtime.WithProductionHandler(runtime.LogAndContinue), runtime.WithCommitInterval(time.Millisecond),
+		runtime.WithoutSignalHandler(), runtime.WithClientOptions(kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Run(ctx); err == nil || !strings.Contains(err.Error(), "produce to out") {
+		t.Fatalf("Run = %v, want a production error naming topic out", err)
+	}
+	// Read out, read_committed, to its end: nothing at or after the big
+	// record's input may be there, and the group must not have committed
+	// past it.
+	adm := kadm.NewClient(cl)
+	offs, err := adm.FetchOffsets(ctx, "prod-eos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := int64(0)
+	if o, ok := offs.Lookup("in", 0); ok {
+		committed = o.At
+	}
+	if committed > 2000 {
+		t.Errorf("the group committed offset %d of in, past the refused record at 2000", committed)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup("out", 0)
+	// Control records kept: every offset up to the end is read.
+	out, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("out"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	var got []string
+	for last := int64(-1); last < end.Offset-1; {
+		fs := out.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading out: at offset %d of %d", last, end.Offset)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			last = r.Offset
+			if !r.Attrs.IsControl() {
+				got = append(got, string(r.Value))
+			}
+		})
+	}
+	if int64(len(got)) != committed {
+		t.Errorf("out holds %d committed records, the group committed %d inputs", len(got), committed)
+	}
+	for _, v := range got {
+		if v == "after" || strings.HasPrefix(v, "xxx") {
+			t.Fatalf("out holds %.10q, from the transaction of the refused record or after it", v)
+		}
 	}
 }

@@ -557,6 +557,20 @@ func (t *thread) commit(ctx context.Context) error {
 		if !t.inTxn {
 			return nil
 		}
+		// End(TryCommit) commits whatever records were produced, even if
+		// some failed: flush first, and abort a transaction that lost a
+		// record, which must then fail the thread (its input is read
+		// again, by the next run).
+		if err := t.cl.Flush(ctx); err != nil {
+			return fmt.Errorf("flush producer: %w", err)
+		}
+		if perr := t.producerError(); perr != nil {
+			_, err := t.sess.End(ctx, kgo.TryAbort)
+			t.inTxn = false
+			t.resetEnds()
+			t.closeTasks(false)
+			return errors.Join(perr, err)
+		}
 		committed, err := t.sess.End(ctx, kgo.TryCommit)
 		t.inTxn = false
 		if err != nil {
