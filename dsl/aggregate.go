@@ -38,13 +38,22 @@ type streamAggProc[K, V, A any] struct {
 	reduce bool // the first value is the aggregate
 }
 
-func (p *streamAggProc[K, V, A]) Process(r processor.Record[K, V]) error {
-	if r.NullKey {
-		p.ctx.RecordDropped("null key")
-		return nil
+// droppedNull drops, counting it, a record that a stream aggregation cannot
+// take: one with a null key or value.
+func droppedNull[K, V any](ctx interface{ RecordDropped(reason string) }, r processor.Record[K, V]) bool {
+	switch {
+	case r.NullKey:
+		ctx.RecordDropped("null key")
+	case r.NullValue:
+		ctx.RecordDropped("null value")
+	default:
+		return false
 	}
-	if r.NullValue {
-		p.ctx.RecordDropped("null value")
+	return true
+}
+
+func (p *streamAggProc[K, V, A]) Process(r processor.Record[K, V]) error {
+	if droppedNull(p.ctx, r) {
 		return nil
 	}
 	old, found, err := p.rows.Get(r.Key)

@@ -149,12 +149,7 @@ func (p *combineProc[K, V]) Init(ctx processor.Context[K, int64]) error {
 }
 
 func (p *combineProc[K, V]) Process(r processor.Record[K, V]) error {
-	if r.NullKey {
-		p.ctx.RecordDropped("null key")
-		return nil
-	}
-	if r.NullValue {
-		p.ctx.RecordDropped("null value")
+	if droppedNull(p.ctx, r) {
 		return nil
 	}
 	return p.buf.add(r.Key, r.Timestamp)

@@ -139,6 +139,34 @@ func TestDeserializationContinueAndDeadLetter(t *testing.T) {
 	}
 }
 
+// bigOutputs starts a broker with topics in and out, and returns its
+// addresses, a topology that copies in to out with the value "big" made
+// 64 KiB long, and a client.
+func bigOutputs(t *testing.T) ([]string, *processor.Topology, *kgo.Client) {
+	t.Helper()
+	c := newCluster(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
+	addrs := c.ListenAddrs()
+	b := dsl.NewBuilder()
+	b.Stream("in", serde.String(), serde.String()).
+		MapValues(func(v string) string {
+			if v == "big" {
+				return strings.Repeat("x", 64<<10)
+			}
+			return v
+		}).
+		To("out")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return addrs, topo, cl
+}
+
 // TestProductionHandler: an output the client refuses (larger than the
 // batch limit) fails the application by default and is skipped with
 // LogAndContinue, the other records going through (at-least-once).
@@ -148,26 +176,7 @@ func TestProductionHandler(t *testing.T) {
 		h    runtime.ErrorHandler
 	}{{"fail", runtime.LogAndFail}, {"continue", runtime.LogAndContinue}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
-			addrs := c.ListenAddrs()
-			b := dsl.NewBuilder()
-			b.Stream("in", serde.String(), serde.String()).
-				MapValues(func(v string) string {
-					if v == "big" {
-						return strings.Repeat("x", 64<<10)
-					}
-					return v
-				}).
-				To("out")
-			topo, err := b.Build()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
+			addrs, topo, cl := bigOutputs(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			for _, v := range []string{"a", "big", "b"} {
@@ -227,26 +236,7 @@ func TestProductionHandler(t *testing.T) {
 // transactions run first, so that the refused record's failure may arrive
 // while its transaction is being committed.
 func TestProductionFailureAbortsTransaction(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(1, "in"), kfake.SeedTopics(1, "out"))
-	addrs := c.ListenAddrs()
-	b := dsl.NewBuilder()
-	b.Stream("in", serde.String(), serde.String()).
-		MapValues(func(v string) string {
-			if v == "big" {
-				return strings.Repeat("x", 64<<10)
-			}
-			return v
-		}).
-		To("out")
-	topo, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	addrs, topo, cl := bigOutputs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	var recs []*kgo.Record
