@@ -32,13 +32,16 @@ import (
 // transform as a gregor topology, at-least-once) and wordcount-eos (gregor
 // word count, exactly-once, pebble). wordcount-eos counts as Count does by
 // default, combining the counts of each word before the repartition topic;
-// wordcount-eos-uncombined turns the record cache off, so every word
-// crosses the topic and every update reaches the output.
+// wordcount-eos-aggregate counts with Aggregate, which does not combine:
+// every word crosses the topic, the record cache coalescing the updates as
+// in wordcount-eos; wordcount-eos-uncombined turns the record cache off, so
+// every word crosses the topic and every update reaches the output.
 func BenchmarkE2E(b *testing.B) {
 	b.Run("raw-loop", func(b *testing.B) { benchE2E(b, rawLoop(false), false) })
 	b.Run("stateless-alos", func(b *testing.B) { benchE2E(b, gregorStateless, false) })
 	b.Run("raw-txn-loop", func(b *testing.B) { benchE2E(b, rawLoop(true), false) })
 	b.Run("wordcount-eos", func(b *testing.B) { benchE2E(b, gregorWordCount(), true) })
+	b.Run("wordcount-eos-aggregate", func(b *testing.B) { benchE2E(b, gregorWordAggregate, true) })
 	b.Run("wordcount-eos-uncombined", func(b *testing.B) {
 		benchE2E(b, gregorWordCount(dsl.Materialized(state.WithCache(0))), true)
 	})
@@ -235,4 +238,16 @@ func gregorWordCount(countOpts ...dsl.Option) app {
 				To("out")
 		}, addrs, group, dir, runtime.ExactlyOnce)
 	}
+}
+
+// gregorWordAggregate is gregorWordCount counting with Aggregate.
+func gregorWordAggregate(ctx context.Context, b *testing.B, addrs []string, group, dir string) error {
+	return runGregor(ctx, b, func(bld *dsl.Builder) {
+		bld.Stream("in", serde.Bytes(), serde.String()).
+			FlatMapValues(strings.Fields).
+			GroupBy(func(_ []byte, w string) string { return w }, serde.String(), dsl.Named("by-word")).
+			Aggregate(func() int64 { return 0 }, func(_, _ string, n int64) int64 { return n + 1 }, serde.Int64(), dsl.Named("counts")).
+			ToStream().
+			To("out")
+	}, addrs, group, dir, runtime.ExactlyOnce)
 }

@@ -516,9 +516,6 @@ func (t *thread) process() error {
 				}
 			}
 		}
-		if err := t.begin(); err != nil {
-			return err
-		}
 		if err := tk.Punctuate(now); err != nil {
 			return err
 		}
@@ -546,17 +543,15 @@ func (t *thread) commit(ctx context.Context) error {
 		return nil
 	}
 	for _, id := range t.taskIDs() {
-		if err := t.begin(); err != nil {
-			return err
-		}
 		if err := t.tasks[id].PrepareCommit(nil); err != nil {
 			return err
 		}
 	}
-	if t.sess != nil {
-		if !t.inTxn {
-			return nil
-		}
+	// With exactly-once, a transaction is open if the interval polled
+	// records or produced any (Send begins one). An interval with neither
+	// has nothing to commit to Kafka: ending an empty transaction would cost
+	// round trips, and franz-go then holds off the next End for 500 ms.
+	if t.sess != nil && t.inTxn {
 		// End(TryCommit) commits whatever records were produced, even if
 		// some failed: flush first, and abort a transaction that lost a
 		// record, which must then fail the thread (its input is read
@@ -590,7 +585,7 @@ func (t *thread) commit(ctx context.Context) error {
 			t.log.Info("runtime: transaction aborted; processing again from the last commit")
 			return nil
 		}
-	} else {
+	} else if t.sess == nil {
 		if err := t.cl.Flush(ctx); err != nil {
 			return fmt.Errorf("flush producer: %w", err)
 		}
@@ -653,9 +648,12 @@ func (t *thread) closeTasks(clean bool) {
 }
 
 // Send is the tasks' collector: it produces rec asynchronously (within the
-// open transaction with ExactlyOnce) and records the offsets reached on
+// transaction with ExactlyOnce, which it begins if none is open) and records the offsets reached on
 // changelog partitions.
 func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) error {
+	if err := t.begin(); err != nil { // the first record of a transaction
+		return err
+	}
 	kr := &kgo.Record{Topic: topic, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, Partition: choose}
 	if rec.NullKey {
 		kr.Key = nil
