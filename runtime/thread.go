@@ -46,6 +46,8 @@ type thread struct {
 	sess *kgo.GroupTransactSession // nil with AtLeastOnce
 	m    *metrics
 
+	scratch []processor.RawRecord // add's, reused from poll to poll
+
 	tasks map[processor.TaskID]*task.Task
 	owned atomic.Pointer[[]assign.TaskID] // for the balancer's join metadata
 
@@ -437,11 +439,16 @@ func (t *thread) add(p kgo.FetchTopicPartition) error {
 	t.polled[tp] = p.Records
 	t.m.consumed.Add(context.Background(), int64(len(p.Records)), metric.WithAttributes(taskAttr(id), attribute.String("topic", p.Topic)))
 	t.m.setLag(tp, max(p.HighWatermark-p.Records[len(p.Records)-1].Offset-1, 0))
-	recs := make([]processor.RawRecord, len(p.Records))
-	for i, kr := range p.Records {
-		recs[i] = rawRecord(kr)
+	// The task copies the records into its queue: one scratch slice
+	// serves every partition of every poll.
+	recs := t.scratch[:0]
+	for _, kr := range p.Records {
+		recs = append(recs, rawRecord(kr))
 	}
-	return tk.Add(tp, recs...)
+	err := tk.Add(tp, recs...)
+	clear(recs) // drop the references to this poll's records
+	t.scratch = recs[:0]
+	return err
 }
 
 func rawRecord(kr *kgo.Record) processor.RawRecord {
