@@ -37,7 +37,7 @@ const maxCombined = 1 << 16
 // is not logged: it is empty after each commit.
 type combineStore[K any] struct {
 	name   string
-	keys   serde.Serde[K]
+	keys   serde.Appender[K]
 	topic  string // passed to the key serde
 	index  map[string]int
 	counts []partialCount[K]
@@ -61,7 +61,7 @@ func (s *combineStore[K]) add(key K, ts time.Time) error {
 	if s.closed {
 		return fmt.Errorf("combine %q: %w", s.name, state.ErrClosed)
 	}
-	b, err := serde.AppendSerialize(s.keys, s.buf[:0], s.topic, key)
+	b, err := s.keys.AppendSerialize(s.buf[:0], s.topic, key)
 	if err != nil {
 		return fmt.Errorf("combine %q: encode key: %w", s.name, err)
 	}
@@ -122,7 +122,7 @@ func (b combineBuilder[K]) Name() string { return b.name }
 func (b combineBuilder[K]) Build(ctx state.BuildContext) (state.Store, error) {
 	return &combineStore[K]{
 		name:  b.name,
-		keys:  b.keys,
+		keys:  serde.AppenderOf(b.keys),
 		topic: ctx.ApplicationID + "-" + b.name,
 		index: map[string]int{},
 	}, nil

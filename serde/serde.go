@@ -41,14 +41,20 @@ type Appender[T any] interface {
 	AppendSerialize(dst []byte, topic string, v T) ([]byte, error)
 }
 
-// AppendSerialize appends v's encoding by s to dst (not nil): through
-// s's AppendSerialize if s is an Appender, else by copying Serialize's
-// result. It returns nil for a null value.
-func AppendSerialize[T any](s Serde[T], dst []byte, topic string, v T) ([]byte, error) {
+// AppenderOf returns s as an Appender: s itself if it is one, else one that
+// appends what s.Serialize returns (a copy). Call it once, where the serde
+// is kept, not per value: the type assertion is not free.
+func AppenderOf[T any](s Serde[T]) Appender[T] {
 	if a, ok := s.(Appender[T]); ok {
-		return a.AppendSerialize(dst, topic, v)
+		return a
 	}
-	b, err := s.Serialize(topic, v)
+	return serializeAppender[T]{s}
+}
+
+type serializeAppender[T any] struct{ s Serde[T] }
+
+func (a serializeAppender[T]) AppendSerialize(dst []byte, topic string, v T) ([]byte, error) {
+	b, err := a.s.Serialize(topic, v)
 	if err != nil || b == nil {
 		return nil, err
 	}

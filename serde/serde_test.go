@@ -708,7 +708,7 @@ func must(b []byte, err error) []byte {
 
 // TestAppendSerialize checks that the primitives' AppendSerialize appends
 // exactly what Serialize returns, after what dst holds, and that
-// serde.AppendSerialize falls back to Serialize for other serdes.
+// serde.AppenderOf falls back to Serialize for other serdes.
 func TestAppendSerialize(t *testing.T) {
 	check := func(name string, app func(dst []byte) ([]byte, error), ser func() ([]byte, error)) {
 		t.Helper()
@@ -731,28 +731,30 @@ func TestAppendSerialize(t *testing.T) {
 		}
 	}
 	for _, v := range []string{"", "héllo"} {
-		check("string "+v, func(d []byte) ([]byte, error) { return serde.AppendSerialize(serde.String(), d, "t", v) },
+		check("string "+v, func(d []byte) ([]byte, error) { return serde.AppenderOf(serde.String()).AppendSerialize(d, "t", v) },
 			func() ([]byte, error) { return serde.String().Serialize("t", v) })
 	}
 	for _, v := range []int64{0, -1, 1 << 62} {
-		check(fmt.Sprint("int64 ", v), func(d []byte) ([]byte, error) { return serde.AppendSerialize(serde.Int64(), d, "t", v) },
+		check(fmt.Sprint("int64 ", v), func(d []byte) ([]byte, error) { return serde.AppenderOf(serde.Int64()).AppendSerialize(d, "t", v) },
 			func() ([]byte, error) { return serde.Int64().Serialize("t", v) })
 	}
 	for _, v := range []int32{0, -7} {
-		check(fmt.Sprint("int32 ", v), func(d []byte) ([]byte, error) { return serde.AppendSerialize(serde.Int32(), d, "t", v) },
+		check(fmt.Sprint("int32 ", v), func(d []byte) ([]byte, error) { return serde.AppenderOf(serde.Int32()).AppendSerialize(d, "t", v) },
 			func() ([]byte, error) { return serde.Int32().Serialize("t", v) })
 	}
 	for _, v := range []float64{0, math.NaN(), math.Inf(-1)} {
-		check(fmt.Sprint("float64 ", v), func(d []byte) ([]byte, error) { return serde.AppendSerialize(serde.Float64(), d, "t", v) },
+		check(fmt.Sprint("float64 ", v), func(d []byte) ([]byte, error) { return serde.AppenderOf(serde.Float64()).AppendSerialize(d, "t", v) },
 			func() ([]byte, error) { return serde.Float64().Serialize("t", v) })
 	}
 	for _, v := range [][]byte{nil, {}, []byte("raw")} {
-		check(fmt.Sprintf("bytes %q", v), func(d []byte) ([]byte, error) { return serde.AppendSerialize(serde.Bytes(), d, "t", v) },
+		check(fmt.Sprintf("bytes %q", v), func(d []byte) ([]byte, error) { return serde.AppenderOf(serde.Bytes()).AppendSerialize(d, "t", v) },
 			func() ([]byte, error) { return serde.Bytes().Serialize("t", v) })
 	}
 	type point struct{ X int }
 	for _, v := range []*point{nil, {X: 3}} {
-		check(fmt.Sprint("json ", v), func(d []byte) ([]byte, error) { return serde.AppendSerialize(serde.JSON[*point](), d, "t", v) },
+		check(fmt.Sprint("json ", v), func(d []byte) ([]byte, error) {
+			return serde.AppenderOf(serde.JSON[*point]()).AppendSerialize(d, "t", v)
+		},
 			func() ([]byte, error) { return serde.JSON[*point]().Serialize("t", v) })
 	}
 }

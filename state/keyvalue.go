@@ -28,6 +28,9 @@ type KeyValueStore[K, V any] struct {
 	topic  string // passed to the serdes
 	keys   serde.Serde[K]
 	values serde.Serde[V]
+	// The serdes as appenders, resolved once (see serde.AppenderOf).
+	keyApp   serde.Appender[K]
+	valueApp serde.Appender[V]
 
 	// buf is reused to encode the key (and value) of Get, Put and Delete:
 	// byte stores do not keep what they are given. busy marks it taken, as
@@ -45,7 +48,8 @@ func NewKeyValueStore[K, V any](bytes KeyValueBytesStore, topic string, keys ser
 	if bytes == nil || keys == nil || values == nil {
 		return nil, fmt.Errorf("state: new key-value store: nil byte store or serde: %w", ErrInvalidBuilder)
 	}
-	return &KeyValueStore[K, V]{bytes: bytes, topic: topic, keys: keys, values: values}, nil
+	return &KeyValueStore[K, V]{bytes: bytes, topic: topic, keys: keys, values: values,
+		keyApp: serde.AppenderOf(keys), valueApp: serde.AppenderOf(values)}, nil
 }
 
 // Name returns the store's name.
@@ -129,7 +133,7 @@ func (s *KeyValueStore[K, V]) appendKey(op string, buf []byte, k K) ([]byte, err
 	if s.bytes == nil {
 		return nil, s.errorf(op, errNotInitialized)
 	}
-	b, err := serde.AppendSerialize(s.keys, buf, s.topic, k)
+	b, err := s.keyApp.AppendSerialize(buf, s.topic, k)
 	if err != nil {
 		return nil, s.errorf(op, fmt.Errorf("encode key: %w", err))
 	}
@@ -171,7 +175,7 @@ func (s *KeyValueStore[K, V]) Put(key K, value V) error {
 	}
 	buf = k
 	n := len(k)
-	kv, err := serde.AppendSerialize(s.values, k, s.topic, value)
+	kv, err := s.valueApp.AppendSerialize(k, s.topic, value)
 	if err != nil {
 		return s.errorf("put", fmt.Errorf("encode value: %w", err))
 	}

@@ -19,10 +19,13 @@ type ValueAndTimestamp[V any] struct {
 // big-endian Unix milliseconds) followed by the value's own encoding. A value
 // its serde encodes as nil (null) encodes as nil: a delete.
 func TimestampedSerde[V any](values serde.Serde[V]) serde.Serde[ValueAndTimestamp[V]] {
-	return timestampedSerde[V]{values}
+	return timestampedSerde[V]{values: values, app: serde.AppenderOf(values)}
 }
 
-type timestampedSerde[V any] struct{ values serde.Serde[V] }
+type timestampedSerde[V any] struct {
+	values serde.Serde[V]
+	app    serde.Appender[V] // values, appending
+}
 
 func (s timestampedSerde[V]) Serialize(topic string, v ValueAndTimestamp[V]) ([]byte, error) {
 	return s.AppendSerialize(make([]byte, 0, 16), topic, v)
@@ -32,7 +35,7 @@ func (s timestampedSerde[V]) Serialize(topic string, v ValueAndTimestamp[V]) ([]
 // serde.Appender, without allocating.
 func (s timestampedSerde[V]) AppendSerialize(dst []byte, topic string, v ValueAndTimestamp[V]) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(v.Timestamp.UnixMilli()))
-	out, err := serde.AppendSerialize(s.values, dst, topic, v.Value)
+	out, err := s.app.AppendSerialize(dst, topic, v.Value)
 	if err != nil || out == nil {
 		return nil, err
 	}

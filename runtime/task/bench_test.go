@@ -6,11 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gregorstream/gregor/dsl"
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime/task"
 	"github.com/gregorstream/gregor/serde"
 )
+
+// upper forwards each record with its value upper-cased: the MapValues of
+// the runtime's stateless benchmark, written against the Processor API.
+type upper struct {
+	ctx processor.Context[[]byte, string]
+}
+
+func (u *upper) Init(ctx processor.Context[[]byte, string]) error { u.ctx = ctx; return nil }
+func (u *upper) Close() error                                     { return nil }
+func (u *upper) Process(r processor.Record[[]byte, string]) error {
+	return u.ctx.Forward(r.WithValue(strings.ToUpper(r.Value)))
+}
 
 // discard is a collector that drops what it is sent.
 type discard struct{ n int }
@@ -24,12 +35,10 @@ func (d *discard) Send(string, int32, processor.RawRecord) error { d.n++; return
 //
 //	go test ./runtime/task -run '^$' -bench ProcessStateless -benchtime 2000000x
 func BenchmarkProcessStateless(b *testing.B) {
-	bld := dsl.NewBuilder()
-	bld.Stream("in", serde.Bytes(), serde.String()).MapValues(strings.ToUpper).To("out")
-	topo, err := bld.Build()
-	if err != nil {
-		b.Fatal(err)
-	}
+	topo := processor.NewTopology()
+	topo.AddSource("in", serde.Bytes(), serde.String(), "in")
+	topo.AddProcessor("upper", func() processor.Processor[[]byte, string, []byte, string] { return &upper{} }, "in")
+	topo.AddSink("out", "out", serde.Bytes(), serde.String(), "upper")
 	out := &discard{}
 	tk, err := task.New(task.Config{ApplicationID: "bench", Topology: topo, Collector: out})
 	if err != nil {
