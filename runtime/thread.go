@@ -566,26 +566,25 @@ func (t *thread) commit(ctx context.Context) error {
 		if err := t.cl.Flush(ctx); err != nil {
 			return fmt.Errorf("flush producer: %w", err)
 		}
-		if perr := t.producerError(); perr != nil {
-			_, err := t.sess.End(ctx, kgo.TryAbort)
-			t.inTxn = false
-			t.resetEnds()
-			t.closeTasks(false)
-			return errors.Join(perr, err)
+		perr := t.producerError()
+		end := kgo.TryCommit
+		if perr != nil {
+			end = kgo.TryAbort
 		}
-		committed, err := t.sess.End(ctx, kgo.TryCommit)
+		committed, err := t.sess.End(ctx, end)
 		t.inTxn = false
-		if err != nil {
+		if err != nil || !committed {
+			// Aborted: by a lost record, a rebalance or a failed End. The
+			// consumer is back at the committed offsets; the tasks are
+			// recreated from their checkpoints at the next poll.
+			if perr == nil {
+				perr = t.producerError()
+			}
 			t.resetEnds()
 			t.closeTasks(false)
-			return fmt.Errorf("commit transaction: %w", err)
-		}
-		if !committed {
-			// A rebalance or a failed produce aborted the transaction; the
-			// consumer is back at the committed offsets.
-			perr := t.producerError()
-			t.resetEnds()
-			t.closeTasks(false) // recreated from their checkpoints at the next poll
+			if err != nil {
+				return errors.Join(perr, fmt.Errorf("commit transaction: %w", err))
+			}
 			if perr != nil {
 				return perr
 			}

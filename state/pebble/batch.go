@@ -97,16 +97,9 @@ const entryOverhead = 80
 // must not grow its log without bound.
 const maxUnindexed = 1 << 16
 
-func (p *pending) set(key, value []byte, del bool) {
-	if i, ok := p.index[string(key)]; ok {
-		p.overwrite(i, value, del)
-		return
-	}
-	p.add(string(key), value, del)
-}
-
-// setString is set with the key as a string, which a new entry shares.
-func (p *pending) setString(key string, value []byte, del bool) {
+// set records an indexed write of key, which a new entry shares (an
+// overlay's writes).
+func (p *pending) set(key string, value []byte, del bool) {
 	if i, ok := p.index[key]; ok {
 		p.overwrite(i, value, del)
 		return

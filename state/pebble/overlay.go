@@ -81,7 +81,7 @@ func (ov *overlay) checkpoint() (int64, bool) {
 func (ov *overlay) merge(src *pending) {
 	for _, w := range src.writes {
 		if !w.dead {
-			ov.data.setString(w.key, src.values[w.off:w.off+w.n], w.del)
+			ov.data.set(w.key, src.values[w.off:w.off+w.n], w.del)
 		}
 	}
 }
