@@ -161,10 +161,7 @@ func (p *combineProc[K, V]) Close() error { return nil }
 // cross "<name>-combined-repartition", and the aggregation adds them up.
 func combinedCount[K, V any](g GroupedStream[K, V], o *options) Table[K, int64] {
 	b := g.s.b
-	if o.name == "" && b.requireNames {
-		b.fail("Count", fmt.Errorf("of %s: unnamed, and the builder requires names", g.s.node))
-	}
-	name, store := b.storeNames(o, "KSTREAM-AGGREGATE")
+	name, store := g.aggregateNames("Count", o)
 	base := g.name
 	if base == "" {
 		base = name
@@ -191,11 +188,6 @@ func combinedCount[K, V any](g GroupedStream[K, V], o *options) Table[K, int64] 
 		}
 	}
 	in := Stream[K, int64]{b: b, node: src, keys: g.s.keys, values: serde.Int64()}
-	addStore(b, store, in.keys, serde.Int64(), o)
-	b.topo.AddProcessor(name, func() processor.Processor[K, int64, K, Change[int64]] {
-		return &streamAggProc[K, int64, int64]{store: store, init: func() int64 { return 0 },
-			agg: func(_ K, n, total int64) int64 { return total + n }}
-	}, in.node)
-	b.topo.ConnectStore(store, name)
-	return Table[K, int64]{b: b, node: name, keys: in.keys, values: serde.Int64(), store: store}
+	return aggregateInto(in, name, store, o, func() int64 { return 0 },
+		func(_ K, n, total int64) int64 { return total + n }, false, serde.Int64())
 }

@@ -83,14 +83,12 @@ func (g GroupedStream[K, V]) input(op, base string) Stream[K, V] {
 // Materialized(state.WithCache(0)), asks for an update per record, and
 // counts without combining.
 func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
-	if g.s.rekeyed {
-		o := g.s.b.options("Count", opts, optName|optMaterialized)
-		if state.CacheBytes(o.store...) > 0 {
-			return combinedCount(g, o)
-		}
+	o := g.s.b.options("Count", opts, optName|optMaterialized)
+	if g.s.rekeyed && state.CacheBytes(o.store...) > 0 {
+		return combinedCount(g, o)
 	}
-	return aggregateStream(g, "Count", func() int64 { return 0 },
-		func(_ K, _ V, n int64) int64 { return n + 1 }, false, serde.Int64(), opts)
+	return aggregateParsed(g, "Count", o, func() int64 { return 0 },
+		func(_ K, _ V, n int64) int64 { return n + 1 }, false, serde.Int64())
 }
 
 // Reduce combines the values of each key: the first value is the key's
@@ -113,16 +111,30 @@ func (g GroupedStream[K, V]) Aggregate[A any](init func() A, agg func(key K, val
 }
 
 func aggregateStream[K, V, A any](g GroupedStream[K, V], op string, init func() A, agg func(K, V, A) A, reduce bool, aggs serde.Serde[A], opts []Option) Table[K, A] {
-	b := g.s.b
-	o := b.options(op, opts, optName|optMaterialized)
-	if o.name == "" && b.requireNames {
-		b.fail(op, fmt.Errorf("of %s: unnamed, and the builder requires names", g.s.node))
-	}
+	o := g.s.b.options(op, opts, optName|optMaterialized)
+	return aggregateParsed(g, op, o, init, agg, reduce, aggs)
+}
+
+// aggregateParsed is aggregateStream with its options parsed.
+func aggregateParsed[K, V, A any](g GroupedStream[K, V], op string, o *options, init func() A, agg func(K, V, A) A, reduce bool, aggs serde.Serde[A]) Table[K, A] {
 	if aggs == nil {
-		b.fail(op, fmt.Errorf("no serde for the aggregate of %s", g.s.node))
+		g.s.b.fail(op, fmt.Errorf("no serde for the aggregate of %s", g.s.node))
 	}
-	name, store := b.storeNames(o, "KSTREAM-AGGREGATE")
-	in := g.input(op, name)
+	name, store := g.aggregateNames(op, o)
+	return aggregateInto(g.input(op, name), name, store, o, init, agg, reduce, aggs)
+}
+
+// aggregateNames returns the names of an aggregation's processor and store.
+func (g GroupedStream[K, V]) aggregateNames(op string, o *options) (name, store string) {
+	if o.name == "" && g.s.b.requireNames {
+		g.s.b.fail(op, fmt.Errorf("of %s: unnamed, and the builder requires names", g.s.node))
+	}
+	return g.s.b.storeNames(o, "KSTREAM-AGGREGATE")
+}
+
+// aggregateInto adds the aggregation of in, processor name over store.
+func aggregateInto[K, V, A any](in Stream[K, V], name, store string, o *options, init func() A, agg func(K, V, A) A, reduce bool, aggs serde.Serde[A]) Table[K, A] {
+	b := in.b
 	addStore(b, store, in.keys, aggs, o)
 	b.topo.AddProcessor(name, func() processor.Processor[K, V, K, Change[A]] {
 		return &streamAggProc[K, V, A]{store: store, init: init, agg: agg, reduce: reduce}
