@@ -127,15 +127,29 @@ func benchE2E(b *testing.B, run app, counts bool) {
 		})
 		return total >= int64(b.N)
 	}
+	awaitApp(b, ctx, errc, 2*time.Millisecond, done)
+	stopApp(b, ctx, stop, errc)
+}
+
+// awaitApp checks done every interval until it holds, failing b if the
+// application (whose Run returns on errc) stops first or ctx ends.
+func awaitApp(b *testing.B, ctx context.Context, errc <-chan error, every time.Duration, done func() bool) {
+	b.Helper()
 	for !done() {
 		select {
 		case err := <-errc:
 			b.Fatalf("application stopped early: %v", err)
 		case <-ctx.Done():
 			b.Fatal("timed out")
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
+}
+
+// stopApp stops the timer and the application, checks how it ended, and
+// reports b.N records over the time measured.
+func stopApp(b *testing.B, ctx context.Context, stop context.CancelFunc, errc <-chan error) {
+	b.Helper()
 	b.StopTimer()
 	stop()
 	if err := <-errc; err != nil && ctx.Err() == nil {

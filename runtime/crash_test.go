@@ -465,6 +465,16 @@ func (ct *crashTest) stop(w *child) {
 	t.Logf("stopped %s with SIGTERM after %v", w.name, time.Since(w.started).Round(time.Millisecond))
 }
 
+// openState opens the worker's state directory, once it has stopped.
+func (ct *crashTest) openState() *pebble.Engine {
+	ct.t.Helper()
+	e, err := pebble.Open(filepath.Join(ct.stateDir, "state"))
+	if err != nil {
+		ct.t.Fatalf("open the worker's state: %v", err)
+	}
+	return e
+}
+
 // checkStoreCurrent checks, after a clean stop, that the counts store is
 // at its changelog's committed end: no committed changelog record lies at
 // or past a store-partition's checkpoint. A clean stop commits, and the
@@ -473,10 +483,7 @@ func (ct *crashTest) stop(w *child) {
 func (ct *crashTest) checkStoreCurrent() {
 	t := ct.t
 	t.Helper()
-	e, err := pebble.Open(filepath.Join(ct.stateDir, "state"))
-	if err != nil {
-		t.Fatalf("open the worker's state: %v", err)
-	}
+	e := ct.openState()
 	from := map[int32]int64{}
 	for p := range int32(crashParts) {
 		cp, ok, err := e.Checkpoint(state.StorePartition{Store: crashStore, Partition: p})
@@ -638,10 +645,7 @@ func (ct *crashTest) check() {
 func (ct *crashTest) checkStore() {
 	t := ct.t
 	t.Helper()
-	e, err := pebble.Open(filepath.Join(ct.stateDir, "state"))
-	if err != nil {
-		t.Fatalf("open the worker's state: %v", err)
-	}
+	e := ct.openState()
 	defer func() {
 		if err := e.Close(); err != nil {
 			t.Errorf("close the worker's state: %v", err)

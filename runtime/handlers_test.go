@@ -271,30 +271,9 @@ func TestProductionFailureAbortsTransaction(t *testing.T) {
 	if committed > 2000 {
 		t.Errorf("the group committed offset %d of in, past the refused record at 2000", committed)
 	}
-	ends, err := adm.ListCommittedOffsets(ctx, "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, _ := ends.Lookup("out", 0)
-	// Control records kept: every offset up to the end is read.
-	out, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("out"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
 	var got []string
-	for last := int64(-1); last < end.Offset-1; {
-		fs := out.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading out: at offset %d of %d", last, end.Offset)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			last = r.Offset
-			if !r.Attrs.IsControl() {
-				got = append(got, string(r.Value))
-			}
-		})
+	for _, r := range readTopic(t, addrs[0], "out", true) {
+		got = append(got, string(r.Value))
 	}
 	if int64(len(got)) != committed {
 		t.Errorf("out holds %d committed records, the group committed %d inputs", len(got), committed)

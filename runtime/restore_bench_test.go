@@ -72,19 +72,6 @@ func BenchmarkRestoreRuntime(b *testing.B) {
 	rctx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- rt.Run(rctx) }()
-	for restored(b, reader) < int64(b.N) {
-		select {
-		case err := <-errc:
-			b.Fatalf("Run stopped: %v", err)
-		case <-ctx.Done():
-			b.Fatal("timed out")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	b.StopTimer()
-	stop()
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	awaitApp(b, ctx, errc, 5*time.Millisecond, func() bool { return restored(b, reader) >= int64(b.N) })
+	stopApp(b, ctx, stop, errc)
 }
