@@ -235,8 +235,9 @@ func benchRMW(b *testing.B, keys int, opts []Option) {
 // BenchmarkBatchCommit writes b.N values through a Batch, 10,000 per Commit,
 // to 100,000 keys visited in a shuffled order (a counter's flush), and
 // compares it with the same writes in plain pebble batches of the same
-// size, applied in the order they come ("raw-pebble"): the Batch sorts each
-// commit, which the memtable's skiplist takes much faster.
+// size, applied in the order they come ("raw-pebble"). The Batch's commits
+// go to its overlays, which overwrite a key in place and reach pebble
+// sorted by key (here when the batch closes, inside the timer).
 func BenchmarkBatchCommit(b *testing.B) {
 	const keys, perCommit = 100_000, 10_000
 	key := func(i int) []byte { return fmt.Appendf(nil, "user-%06d", i*7919%keys) }
@@ -249,7 +250,6 @@ func BenchmarkBatchCommit(b *testing.B) {
 		defer e.Close()
 		sp := state.StorePartition{Store: "clicks-per-user", Partition: 0}
 		bt := e.NewBatch()
-		defer bt.Close()
 		s := bt.Store(sp)
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -263,6 +263,11 @@ func BenchmarkBatchCommit(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		}
+		// Closing the batch flushes its overlays: every commit is in
+		// pebble within the time measured, as the raw batches are.
+		if err := bt.Close(); err != nil {
+			b.Fatal(err)
 		}
 		b.StopTimer()
 		reportRate(b, b.N, "records/s")
