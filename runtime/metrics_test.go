@@ -1,9 +1,13 @@
 package runtime_test
 
 import (
+	"sync/atomic"
+	"time"
+
 	"context"
 	"github.com/gregorstream/gregor/dsl"
 	"github.com/gregorstream/gregor/state"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"strings"
 	"testing"
 
@@ -82,5 +86,71 @@ func TestMetrics(t *testing.T) {
 	}
 	if gauges[runtime.MetricLag] == 0 {
 		t.Errorf("no %s gauge", runtime.MetricLag)
+	}
+}
+
+// endLog counts the transactions franz-go's session ends, from its log.
+type endLog struct{ ends atomic.Int64 }
+
+func (l *endLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+func (l *endLog) Log(_ kgo.LogLevel, msg string, _ ...any) {
+	if msg == "transaction session ending" {
+		l.ends.Add(1)
+	}
+}
+
+// TestIdleCommitsEndNoTransaction: with exactly-once, a commit interval that
+// polled and produced nothing ends no transaction (franz-go would hold the
+// next End for 500 ms after an empty one), while one with input does.
+func TestIdleCommitsEndNoTransaction(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(4, "lines"), kfake.SeedTopics(4, "word-counts"))
+	addrs := c.ListenAddrs()
+	reader := sdkmetric.NewManualReader()
+	log := &endLog{}
+	stop := start(t, wordCountTopology(t),
+		runtime.WithApplicationID("idle"), runtime.WithBrokers(addrs...), runtime.WithStateDir(t.TempDir()),
+		runtime.WithGuarantee(runtime.ExactlyOnce), runtime.WithDynamicMembership(), runtime.WithLogger(testLogger(t)),
+		runtime.WithCommitInterval(5*time.Millisecond), runtime.WithClientOptions(kgo.WithLogger(log)),
+		runtime.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	defer stop()
+	commits := func() uint64 {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		n := uint64(0)
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == runtime.MetricCommitDur {
+					for _, p := range h.DataPoints {
+						n += p.Count
+					}
+				}
+			}
+		}
+		return n
+	}
+	// waitCommits waits for n more commits of the thread.
+	waitCommits := func(n uint64) {
+		t.Helper()
+		target := commits() + n
+		deadline := time.Now().Add(testTimeout)
+		for commits() < target {
+			if time.Now().After(deadline) {
+				t.Fatalf("fewer than %d commits in %v", n, testTimeout)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	want := produceLines(t, addrs, 50, 5)
+	readCounts(t, addrs, want)
+	waitCommits(2) // the last transaction of the input has ended
+	before := log.ends.Load()
+	if before == 0 {
+		t.Fatal("no transaction ended for the input")
+	}
+	waitCommits(20)
+	if after := log.ends.Load(); after != before {
+		t.Errorf("%d transactions ended over 20 idle commits, want none", after-before)
 	}
 }
