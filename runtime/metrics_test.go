@@ -113,25 +113,9 @@ func TestIdleCommitsEndNoTransaction(t *testing.T) {
 		runtime.WithCommitInterval(5*time.Millisecond), runtime.WithClientOptions(kgo.WithLogger(log)),
 		runtime.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	defer stop()
-	commits := func() uint64 {
-		var rm metricdata.ResourceMetrics
-		if err := reader.Collect(context.Background(), &rm); err != nil {
-			t.Fatal(err)
-		}
-		n := uint64(0)
-		for _, sm := range rm.ScopeMetrics {
-			for _, m := range sm.Metrics {
-				if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == runtime.MetricCommitDur {
-					for _, p := range h.DataPoints {
-						n += p.Count
-					}
-				}
-			}
-		}
-		return n
-	}
+	commits := func() int64 { return metricTotal(t, reader, runtime.MetricCommitDur) }
 	// waitCommits waits for n more commits of the thread.
-	waitCommits := func(n uint64) {
+	waitCommits := func(n int64) {
 		t.Helper()
 		target := commits() + n
 		deadline := time.Now().Add(testTimeout)

@@ -103,6 +103,14 @@ func TestRestoreWipesStaleCheckpoint(t *testing.T) {
 
 // restored returns the changelog records the runtime reports restored.
 func restored(t testing.TB, reader *sdkmetric.ManualReader) int64 {
+	return metricTotal(t, reader, runtime.MetricRestored)
+}
+
+// metricTotal collects reader and returns the total of the metric called
+// name: the sum of a counter's points, or the number of values a
+// histogram recorded.
+func metricTotal(t testing.TB, reader *sdkmetric.ManualReader, name string) int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -110,9 +118,17 @@ func restored(t testing.TB, reader *sdkmetric.ManualReader) int64 {
 	n := int64(0)
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == runtime.MetricRestored {
-				for _, p := range s.DataPoints {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
 					n += p.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					n += int64(p.Count)
 				}
 			}
 		}
