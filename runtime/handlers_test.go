@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +17,6 @@ import (
 	"github.com/gregorstream/gregor/dsl"
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime"
-	"github.com/gregorstream/gregor/runtime/task"
 	"github.com/gregorstream/gregor/serde"
 )
 
@@ -66,28 +67,165 @@ func handlerOpts(t *testing.T, app string, addrs []string, g runtime.Guarantee, 
 	}, extra...)
 }
 
-func TestDeserializationFailsByDefault(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(1, "orders"), kfake.SeedTopics(1, "word-counts"))
-	produceOrders(t, c.ListenAddrs())
-	rt, err := runtime.New(ordersTopology(t), handlerOpts(t, "fail", c.ListenAddrs(), runtime.ExactlyOnce)...)
+// TestRecordFailureStopsItsTask: with the default handler a malformed
+// record stops its task only. The other tasks' outputs are complete and
+// exact, Run goes on, Status names the failed task and the record, and the
+// failed partition's committed offset stays before the record, so nothing
+// is lost: a restart with a dead-letter handler completes everything.
+func TestRecordFailureStopsItsTask(t *testing.T) {
+	for _, g := range []runtime.Guarantee{runtime.ExactlyOnce, runtime.AtLeastOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			c := newCluster(t, kfake.SeedTopics(4, "orders"), kfake.SeedTopics(1, "word-counts"), kfake.SeedTopics(1, "orders-dlq"))
+			addrs := c.ListenAddrs()
+			// Partition 0: a malformed record, then an order of c0.
+			// Partitions 1-3: three orders each of c1, c2, c3.
+			var recs []*kgo.Record
+			recs = append(recs, &kgo.Record{Topic: "orders", Partition: 0, Key: []byte("k"), Value: []byte("not json")},
+				&kgo.Record{Topic: "orders", Partition: 0, Key: []byte("k"), Value: []byte(`{"customer":"c0"}`)})
+			for p := int32(1); p < 4; p++ {
+				for range 3 {
+					recs = append(recs, &kgo.Record{Topic: "orders", Partition: p, Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"customer":"c%d"}`, p))})
+				}
+			}
+			produceRecords(t, addrs, recs)
+			dir := t.TempDir()
+			opts := func(extra ...runtime.Option) []runtime.Option {
+				return append([]runtime.Option{
+					runtime.WithApplicationID("fail"), runtime.WithBrokers(addrs...), runtime.WithStateDir(dir),
+					runtime.WithGuarantee(g), runtime.WithDynamicMembership(), runtime.WithLogger(testLogger(t)),
+					runtime.WithCommitInterval(100 * time.Millisecond),
+				}, extra...)
+			}
+			rt, err := runtime.New(ordersTopology(t), opts()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runAsync(t, rt)
+			readCounts(t, addrs, map[string]int64{"c1": 3, "c2": 3, "c3": 3})
+			st := awaitStatus(t, rt, func(s runtime.Status) bool { return len(s.Failed) > 0 && s.State == runtime.StateRunning })
+			f := st.Failed[0]
+			if len(st.Failed) != 1 || f.Task != (processor.TaskID{SubTopology: 0, Partition: 0}) ||
+				f.Topic != "orders" || f.Partition != 0 || f.Offset != 0 {
+				t.Fatalf("failed tasks %+v, want task 0_0 at orders/0 offset 0", st.Failed)
+			}
+			var se *serde.Error
+			if !errors.As(f.Err, &se) {
+				t.Errorf("failure error %v, want the serde error", f.Err)
+			}
+			if slices.Contains(st.Tasks, f.Task) {
+				t.Errorf("tasks %v still list the failed task", st.Tasks)
+			}
+			// The other tasks keep committing: Run goes on.
+			more := []*kgo.Record{{Topic: "orders", Partition: 1, Key: []byte("k"), Value: []byte(`{"customer":"c1"}`)}}
+			produceRecords(t, addrs, more)
+			readCounts(t, addrs, map[string]int64{"c1": 4, "c2": 3, "c3": 3})
+			for _, r := range readTopic(t, addrs[0], "word-counts", true) {
+				if string(r.Key) == "c0" {
+					t.Errorf("c0 counted (%q) though its task failed before it", r.Value)
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("Run = %v, want nil after a stop with a failed task", err)
+			}
+			if at := committedOffset(t, addrs, "fail", "orders", 0); at > 0 {
+				t.Errorf("orders/0 committed at %d: the failed record and the one after it were skipped", at)
+			}
+
+			// Fixed and restarted: the dead-letter handler takes the
+			// record, and everything completes.
+			rt, err = runtime.New(ordersTopology(t), opts(runtime.WithDeserializationHandler(runtime.SendToDeadLetter("orders-dlq")))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop = runAsync(t, rt)
+			readCounts(t, addrs, map[string]int64{"c0": 1, "c1": 4, "c2": 3, "c3": 3})
+			if err := stop(); err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if s := rt.Status(); len(s.Failed) != 0 || s.State != runtime.StateStopped {
+				t.Errorf("status after the second run: %+v", s)
+			}
+			dl := readTopic(t, addrs[0], "orders-dlq", true)
+			if len(dl) != 1 || string(dl[0].Value) != "not json" {
+				t.Errorf("dead-letter topic: %d records, want the malformed one", len(dl))
+			}
+		})
+	}
+}
+
+// runAsync runs rt until the test ends or stop is called; stop returns
+// Run's error.
+func runAsync(t *testing.T, rt *runtime.Runtime) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- rt.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-errc:
+			case <-time.After(testTimeout):
+				runErr = errors.New("Run did not return after cancel")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// awaitStatus waits until rt's status satisfies ok, and returns it.
+func awaitStatus(t *testing.T, rt *runtime.Runtime, ok func(runtime.Status) bool) runtime.Status {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		s := rt.Status()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status not reached in %v: %+v", testTimeout, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func produceRecords(t *testing.T, addrs []string, recs []*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	err = rt.Run(ctx)
-	var re *task.RecordError
-	if !errors.As(err, &re) {
-		t.Fatalf("Run = %v, want a record error", err)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
-	if re.Origin.Topic != "orders" || re.Origin.Partition != 0 || re.Origin.Offset != 2 {
-		t.Errorf("error names %+v, want orders/0 offset 2", re.Origin)
+}
+
+// committedOffset returns the group's committed offset of a partition, or
+// -1 if it has none.
+func committedOffset(t *testing.T, addrs []string, group, topic string, p int32) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range []string{`"orders"`, "partition 0", "offset 2"} {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("error %q does not say %s", err, s)
-		}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if o, ok := offs.Lookup(topic, p); ok {
+		return o.At
+	}
+	return -1
 }
 
 func TestDeserializationContinueAndDeadLetter(t *testing.T) {

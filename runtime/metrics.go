@@ -59,10 +59,13 @@ const (
 	MetricRestoreLag = "gregor.restore.remaining" // changelog records left to restore, by store
 	MetricRebalances = "gregor.rebalances"        // assignments received
 	MetricLag        = "gregor.consumer.lag"      // records behind the end of each input partition, by topic and partition
+	MetricRestarts   = "gregor.thread.restarts"   // sessions a thread started again after a transient error
+	MetricFailed     = "gregor.tasks.failed"      // tasks stopped by a failed record or punctuator, by task
 )
 
 type metrics struct {
 	consumed, processed, produced, skipped, restored, rebalances metric.Int64Counter
+	restarts, failedTasks                                        metric.Int64Counter
 	processDur, commitDur                                        metric.Float64Histogram
 
 	mu          sync.Mutex
@@ -91,6 +94,10 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	rb, err := m.Int64Counter(MetricRebalances, metric.WithDescription("Assignments received by stream threads."))
 	errs = append(errs, err)
 	ms.rebalances = rb
+	ms.restarts, err = m.Int64Counter(MetricRestarts, metric.WithDescription("Sessions a stream thread started again after a transient error."))
+	errs = append(errs, err)
+	ms.failedTasks, err = m.Int64Counter(MetricFailed, metric.WithDescription("Tasks stopped by a record or punctuator that failed with the Fail action."))
+	errs = append(errs, err)
 	ms.processDur, err = m.Float64Histogram(MetricProcessDur, metric.WithUnit("s"), metric.WithDescription("Time a task takes to process a batch of records."))
 	errs = append(errs, err)
 	ms.commitDur, err = m.Float64Histogram(MetricCommitDur, metric.WithUnit("s"), metric.WithDescription("Time a thread takes to commit."))

@@ -67,6 +67,15 @@ type config struct {
 	onProduce      ErrorHandler
 	// dynamicMembership turns static membership off.
 	dynamicMembership bool
+	// txnTimeoutSet: WithTransactionTimeout was given.
+	txnTimeoutSet bool
+	// sessionTimeout is the group session timeout of the clients (set
+	// with kgo.SessionTimeout in WithClientOptions), read by New.
+	sessionTimeout time.Duration
+	// allowTxnAboveSession lets tests run a transaction timeout at or
+	// above the session timeout, which New otherwise refuses.
+	allowTxnAboveSession bool
+	listener             func(State, Status)
 }
 
 // WithApplicationID sets the application id: the consumer group, the
@@ -130,10 +139,21 @@ func WithMemoryState() Option { return func(c *config) { c.memoryState = true } 
 func WithDynamicMembership() Option { return func(c *config) { c.dynamicMembership = true } }
 
 // WithTransactionTimeout sets the transaction timeout of ExactlyOnce
-// producers; the default is 10 s. A crashed producer's open transaction
-// holds read_committed readers of its partitions for up to this long,
+// producers; the default is 10 s, as in Kafka Streams. A crashed or
+// stalled producer's open transaction holds read_committed readers of its
+// partitions (and the restore of its tasks elsewhere) for up to this long,
 // unless the same process restarts first and aborts it.
-func WithTransactionTimeout(d time.Duration) Option { return func(c *config) { c.txnTimeout = d } }
+//
+// It must be below the group session timeout (kgo.SessionTimeout through
+// WithClientOptions; 45 s by default), so that the broker aborts a stalled
+// member's transaction before the group gives its tasks to another
+// member: New refuses a transaction timeout at or above it. When the
+// transaction timeout is not set and a lowered session timeout is at or
+// below the default 10 s, New lowers the transaction timeout to half the
+// session timeout, and logs it.
+func WithTransactionTimeout(d time.Duration) Option {
+	return func(c *config) { c.txnTimeout, c.txnTimeoutSet = d, true }
+}
 
 // WithoutSignalHandler stops Run from handling SIGTERM and SIGINT itself;
 // cancel Run's context to stop it.

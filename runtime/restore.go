@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -19,7 +21,9 @@ import (
 // restoreTarget is one changelog partition to replay into a store-partition.
 type restoreTarget struct {
 	sp        state.StorePartition
-	next, end int64 // next offset to apply; the end (last stable offset)
+	next, end int64 // next offset to apply; the end (the high watermark when the task came)
+	stable    int64 // the last stable offset then
+	waits     bool  // stable was below end: a transaction was open
 }
 
 // loggedStores returns the stores of a sub-topology that have a changelog.
@@ -74,17 +78,34 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 	if err != nil {
 		return fmt.Errorf("restore: list changelog start offsets: %w", err)
 	}
-	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	// The end to restore to is the high watermark, not the last stable
+	// offset: records below the high watermark may sit behind a
+	// transaction still open (a stalled or dead previous owner's), and a
+	// later owner may have committed above it. Restoring only to the last
+	// stable offset would miss those committed records for good, since
+	// the committed input offsets are already past them. A read_committed
+	// consumer reaches the high watermark once every transaction open
+	// below it has ended (committed, aborted, or timed out by the broker).
+	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("restore: list changelog end offsets: %w", err)
 	}
+	stable, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("restore: list changelog stable offsets: %w", err)
+	}
 	consume := map[string]map[int32]kgo.Offset{}
-	total := int64(0)
+	total, pending := int64(0), 0
 	for tp, tg := range targets {
 		so, ok1 := starts.Lookup(tp.Topic, tp.Partition)
 		eo, ok2 := ends.Lookup(tp.Topic, tp.Partition)
-		if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
-			return fmt.Errorf("restore: offsets of changelog %s: %w", tp, errors.Join(so.Err, eo.Err))
+		lso, ok3 := stable.Lookup(tp.Topic, tp.Partition)
+		if !ok1 || !ok2 || !ok3 || so.Err != nil || eo.Err != nil || lso.Err != nil {
+			return fmt.Errorf("restore: offsets of changelog %s: %w", tp, errors.Join(so.Err, eo.Err, lso.Err))
+		}
+		if lso.Offset < eo.Offset {
+			tg.stable, tg.waits = lso.Offset, true
+			pending++
 		}
 		cp, has, err := t.engine.Checkpoint(tg.sp)
 		if err != nil {
@@ -119,6 +140,15 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 	}
 	start := time.Now()
 	t.log.Info("runtime: restoring stores", "partitions", len(targets), "records_at_most", total)
+	if pending > 0 {
+		for tp, tg := range targets {
+			if tg.waits {
+				t.log.Info("runtime: changelog has a transaction open below its end: restore waits until it ends",
+					"changelog", tp.String(), "stable_offset", tg.stable, "end", tg.end, "wait_at_most", t.restoreWait())
+			}
+		}
+	}
+	deadline := start.Add(t.restoreWait())
 	cl, err := kgo.NewClient(append(t.r.clientOpts(t.brokers),
 		kgo.ConsumePartitions(consume),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -131,9 +161,14 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 	batch := make([]state.RestoreRecord, 0, t.r.cfg.restoreBatch)
 	restored, lastLog := int64(0), time.Now()
 	for len(targets) > 0 {
-		fs := cl.PollRecords(ctx, t.r.cfg.restoreBatch)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollRecords(pctx, t.r.cfg.restoreBatch)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("restore: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return t.restoreStalled(targets)
 		}
 		if err := fetchError(fs); err != nil {
 			return fmt.Errorf("restore: %w", err)
@@ -174,11 +209,57 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 		}
 		if time.Since(lastLog) > 5*time.Second {
 			lastLog = time.Now()
-			t.log.Info("runtime: restoring", "restored", restored, "partitions_left", len(targets))
+			t.log.Info("runtime: restoring", "restored", restored, "partitions_left", len(targets), "waiting_on", waitingOn(targets))
 		}
 	}
 	el := time.Since(start)
 	t.log.Info("runtime: restored stores", "records", restored, "took", el.Round(time.Millisecond),
 		"records_per_s", int64(float64(restored)/max(el.Seconds(), 1e-9)))
 	return nil
+}
+
+// restoreWait bounds the restore of one assignment: a transaction open
+// below a changelog's end ends within its producer's transaction timeout
+// (the broker aborts it then), so waiting twice that, and at least 30 s,
+// covers a previous owner with the same settings.
+func (t *thread) restoreWait() time.Duration {
+	return max(2*t.r.cfg.txnTimeout, 30*time.Second)
+}
+
+// waitingOn lists the changelog partitions whose restore waits on an open
+// transaction: their position has reached the last stable offset seen at
+// the start, below the end.
+func waitingOn(targets map[task.TopicPartition]*restoreTarget) []string {
+	var out []string
+	for tp, tg := range targets {
+		if tg.waits && tg.next >= tg.stable {
+			out = append(out, fmt.Sprintf("%s at %d of %d", tp, tg.next, tg.end))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// restoreStalled is the error of a restore that did not reach its ends in
+// time: a transaction below a changelog's end stayed open longer than any
+// transaction timeout of ours allows.
+func (t *thread) restoreStalled(targets map[task.TopicPartition]*restoreTarget) error {
+	var parts []string
+	for tp, tg := range targets {
+		parts = append(parts, fmt.Sprintf("%s at %d of %d", tp, tg.next, tg.end))
+	}
+	slices.Sort(parts)
+	return fmt.Errorf("restore: %w after %v: %s", ErrRestoreStalled, t.restoreWait(), strings.Join(parts, ", "))
+}
+
+// fetchError returns the errors of a restore consumer's poll.
+func fetchError(fs kgo.Fetches) error {
+	var errs []error
+	fs.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
+			return
+		}
+		errs = append(errs, fmt.Errorf("fetch %s/%d: %w", topic, p, err))
+	})
+	return errors.Join(errs...)
 }

@@ -54,6 +54,16 @@ type Runtime struct {
 	ownersMu sync.Mutex
 	owners   map[processor.TaskID]int
 
+	// The state of the runtime and its threads (see Status).
+	stateMu      sync.Mutex
+	state        State
+	runErr       error
+	threadStates map[int]State
+	threadTasks  map[int][]processor.TaskID
+	failed       map[processor.TaskID]TaskFailure
+
+	watch *watchdog // the stall detector; read-only once Run starts
+
 	cfg  config
 	topo *processor.Topology
 	subs []processor.SubTopology
@@ -104,7 +114,42 @@ func New(topo *processor.Topology, opts ...Option) (*Runtime, error) {
 	if cfg.cleanupDelay <= 0 {
 		cfg.cleanupDelay = DefaultStateCleanupDelay
 	}
-	return &Runtime{cfg: cfg, topo: topo, subs: subs, log: cfg.logger.With("app", cfg.appID), owners: map[processor.TaskID]int{}}, nil
+	log := cfg.logger.With("app", cfg.appID)
+	if err := cfg.checkTimeouts(log); err != nil {
+		return nil, err
+	}
+	return &Runtime{cfg: cfg, topo: topo, subs: subs, log: log, owners: map[processor.TaskID]int{},
+		threadStates: map[int]State{}, threadTasks: map[int][]processor.TaskID{}, failed: map[processor.TaskID]TaskFailure{},
+		watch: newWatchdog(stallBound(cfg.sessionTimeout, cfg.txnTimeout))}, nil
+}
+
+// checkTimeouts reads the session timeout of the user's client options and
+// checks the transaction timeout against it (see WithTransactionTimeout).
+func (c *config) checkTimeouts(log *slog.Logger) error {
+	if c.txnTimeout <= 0 {
+		return fmt.Errorf("runtime: %w: transaction timeout %v: must be positive", ErrConfig, c.txnTimeout)
+	}
+	// A client that is never used reads the options as franz-go applies
+	// them; it connects to nothing.
+	cl, err := kgo.NewClient(c.clientOpts...)
+	if err != nil {
+		return fmt.Errorf("runtime: %w: client options: %w", ErrConfig, err)
+	}
+	c.sessionTimeout, _ = cl.OptValue(kgo.SessionTimeout).(time.Duration)
+	cl.Close()
+	if c.guarantee != ExactlyOnce || c.txnTimeout < c.sessionTimeout || c.allowTxnAboveSession {
+		return nil
+	}
+	if c.txnTimeoutSet {
+		return fmt.Errorf("runtime: %w: transaction timeout %v is not below the session timeout %v: a member stalled past its session "+
+			"would keep its transaction open after its tasks moved, and hold up their next owner; lower WithTransactionTimeout "+
+			"or raise kgo.SessionTimeout", ErrConfig, c.txnTimeout, c.sessionTimeout)
+	}
+	was := c.txnTimeout
+	c.txnTimeout = c.sessionTimeout / 2
+	log.Warn("runtime: the session timeout is at or below the default transaction timeout: lowered the transaction timeout to half the session timeout",
+		"session_timeout", c.sessionTimeout, "transaction_timeout", c.txnTimeout, "default", was)
+	return nil
 }
 
 // Run processes until ctx is cancelled, the process receives SIGTERM or
@@ -112,11 +157,43 @@ func New(topo *processor.Topology, opts ...Option) (*Runtime, error) {
 // or signal it finishes the record in hand, commits, closes the stores and
 // leaves the group, and returns nil. A fatal error is returned with its context
 // (thread, task, topic, partition, offset).
-func (r *Runtime) Run(ctx context.Context) error {
+//
+// Run rides out transient faults by itself: a broker that restarts or is
+// unreachable for a while, a lost connection, a producer fenced after a
+// stall, a member the group forgot. The thread concerned aborts its
+// transaction, drops its tasks' uncommitted state and rejoins the group,
+// retrying with a backoff. Run returns an error only for what retrying
+// cannot fix: ErrConfig, ErrMissingTopic, ErrCopartition, ErrFenced,
+// ErrUnrecoverable (authorization, unsupported or invalid requests). A
+// record that fails with the Fail action stops its task only (see
+// TaskFailure and Status), not Run.
+func (r *Runtime) Run(ctx context.Context) (err error) {
+	r.stateMu.Lock()
+	if r.state != StateCreated {
+		r.stateMu.Unlock()
+		return fmt.Errorf("runtime: %w: Run called twice", ErrConfig)
+	}
+	r.setStateLocked(StateStarting, nil)
+	r.stateMu.Unlock()
+	defer func() {
+		if err != nil {
+			r.setState(StateFailed, err)
+		} else {
+			r.setState(StateStopped, nil)
+		}
+	}()
 	if !r.cfg.noSignals {
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()
+	}
+	// A stop during start-up is a clean stop.
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			r.log.Info("runtime: stopped during start-up", "cause", err)
+			return nil
+		}
+		return err
 	}
 	if err := os.MkdirAll(r.cfg.stateDir, 0o755); err != nil {
 		return fmt.Errorf("runtime: state dir: %w", err)
@@ -132,12 +209,23 @@ func (r *Runtime) Run(ctx context.Context) error {
 
 	admCl, err := kgo.NewClient(r.clientOpts(brokers)...)
 	if err != nil {
-		return fmt.Errorf("runtime: admin client: %w", err)
+		return fmt.Errorf("runtime: %w: admin client: %w", ErrConfig, err)
 	}
 	defer admCl.Close()
-	layout, err := r.prepareTopics(ctx, kadm.NewClient(admCl))
+	var layout *layout
+	for backoff := retryMin; ; backoff = min(2*backoff, retryMax) {
+		layout, err = r.prepareTopics(ctx, kadm.NewClient(admCl))
+		if err == nil || ctx.Err() != nil || classify(ctx, err) != errRetry {
+			break
+		}
+		r.log.Warn("runtime: preparing topics failed; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
 	if err != nil {
-		return err
+		return stopped(err)
 	}
 
 	engine, closeEngine, err := r.openEngine()
@@ -160,13 +248,15 @@ func (r *Runtime) Run(ctx context.Context) error {
 		"threads", r.cfg.threads, "state_dir", r.cfg.stateDir, "process_id", pid)
 
 	g, gctx := errgroup.WithContext(ctx)
+	wctx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go r.watch.run(wctx)
 	for i := range r.cfg.threads {
-		th, err := newThread(r, i, pid, brokers, layout, engine, ms)
-		if err != nil {
-			return err
-		}
+		th := newThread(r, i, pid, brokers, layout, engine, ms)
 		g.Go(func() error { return th.run(gctx) })
 	}
+	stopping := context.AfterFunc(gctx, func() { r.setState(StateStopping, nil) })
+	defer stopping()
 	err = g.Wait()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
