@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -70,7 +71,7 @@ func (t *thread) commit(ctx context.Context) error {
 		if perr != nil {
 			end = kgo.TryAbort
 		}
-		committed, err := t.sess.End(ctx, end)
+		committed, err := t.sess.End(kgo.PreTxnCommitFnContext(ctx, t.stripPaused), end)
 		t.inTxn = false
 		t.stallMark = t.r.watch.epoch()
 		if err != nil || !committed {
@@ -116,6 +117,34 @@ func (t *thread) commit(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// stripPaused removes the partitions of failed tasks from a transaction's
+// offset commit: they stay at their last commit.
+func (t *thread) stripPaused(req *kmsg.TxnOffsetCommitRequest) error {
+	if len(t.paused) == 0 {
+		return nil
+	}
+	skip := map[string][]int32{}
+	for id := range t.paused {
+		for topic, ps := range t.partitionsOf(id) {
+			skip[topic] = append(skip[topic], ps...)
+		}
+	}
+	topics := req.Topics[:0]
+	for _, tr := range req.Topics {
+		parts := tr.Partitions[:0]
+		for _, p := range tr.Partitions {
+			if !slices.Contains(skip[tr.Topic], p.Partition) {
+				parts = append(parts, p)
+			}
+		}
+		if tr.Partitions = parts; len(parts) > 0 {
+			topics = append(topics, tr)
+		}
+	}
+	req.Topics = topics
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 )
 
 func (t *thread) onAssigned(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	t.r.setThreadState(t.id, StateRebalancing, nil)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for topic, ps := range parts {
@@ -34,7 +35,7 @@ func (t *thread) onAssigned(_ context.Context, _ *kgo.Client, parts map[string][
 // at any time: the session aborts the open transaction at its next End,
 // and the loop resets its tasks.
 func (t *thread) onRevoked(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
-	if t.sess == nil && len(parts) > 0 {
+	if t.r.cfg.guarantee == AtLeastOnce && len(parts) > 0 {
 		if err := t.commit(ctx); err != nil {
 			t.log.Error("runtime: commit on revocation failed; records since the last commit will be processed again", "err", err)
 			t.closeTasks(false)
@@ -51,6 +52,7 @@ func (t *thread) onLost(_ context.Context, _ *kgo.Client, parts map[string][]int
 }
 
 func (t *thread) remove(parts map[string][]int32, lost bool) {
+	t.r.setThreadState(t.id, StateRebalancing, nil)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for topic, ps := range parts {

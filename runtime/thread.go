@@ -150,6 +150,18 @@ func (t *thread) connect() error {
 		t.sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
 			t.cl = t.sess.Client()
+			// Initializing the transactional id now aborts a transaction
+			// that an earlier session of this thread left open (its
+			// abort failed, or the process was killed), before restore
+			// would wait for it.
+			pctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			_, _, perr := t.cl.ProducerID(pctx)
+			cancel()
+			if perr != nil {
+				t.sess.Close()
+				t.cl, t.sess = nil, nil
+				return fmt.Errorf("initialize transactional producer %s: %w", t.name, perr)
+			}
 		}
 	} else {
 		// At-least-once commits from the revocation callback, which

@@ -74,5 +74,5 @@ func stallBound(session, txn time.Duration) time.Duration {
 	if txn > 0 {
 		b = min(b, txn)
 	}
-	return max(b/2, 500*time.Millisecond)
+	return max(b/2, time.Second)
 }
