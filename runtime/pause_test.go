@@ -22,7 +22,7 @@ package runtime_test
 // against an in-process kfake broker that allows short sessions:
 //
 //  1. input is produced in the background, all along;
-//  2. A (commit interval 1 s) and B (100 ms) share the tasks;
+//  2. B (commit interval 100 ms), then A (1 s) join and share the tasks;
 //  3. A is stopped with SIGSTOP (with the full topology, while its
 //     transaction is open), until its session expires and B holds every
 //     task, and B has committed some more;
@@ -219,8 +219,12 @@ func runPause(t *testing.T, v pauseVariant) {
 	g = pt.waitGroup("the tasks moved again, C holds some", crashDeadline, func(g groupView) bool {
 		return len(g.members[c.name]) > 0
 	})
+	moved := intersect(g.members[c.name], aTasks)
 	pt.logf("C holds %v, of which A had %v; A's transaction as the tasks move: %s; %s",
-		g.members[c.name], intersect(g.members[c.name], aTasks), pt.txnState(a), pt.changelogLag())
+		g.members[c.name], moved, pt.txnState(a), pt.changelogLag())
+	if len(moved) == 0 {
+		pt.logf("none of the tasks A had moved to C: this run does not restore what A wrote into late")
+	}
 	pt.waitCommitted("the workers process after the move", 4000, crashDeadline)
 
 	pt.stopProducing()
@@ -614,7 +618,7 @@ func (pt *pauseTest) pauseInTxn(w *pauseWorker) {
 	t := pt.t
 	t.Helper()
 	deadline := time.Now().Add(crashDeadline)
-	sawOpen := false
+	sawOpen, epoch := false, int16(-1)
 	for {
 		if time.Now().After(deadline) {
 			t.Fatalf("found no moment to stop worker %s in %v: its transaction: %s", w.name, crashDeadline, pt.txnState(w))
@@ -633,16 +637,17 @@ func (pt *pauseTest) pauseInTxn(w *pauseWorker) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if open {
-			sawOpen = true
-		} else if sawOpen {
-			// A commit just ended: wait half an interval, for input
-			// processed since.
+		// A commit ended when the transaction was seen open and is not
+		// now, or when the producer epoch moved (each EndTxn bumps it
+		// with transactions V2): then wait half an interval, for input
+		// processed since.
+		ended := !open && (sawOpen || epoch >= 0 && d.ProducerEpoch != epoch)
+		sawOpen, epoch = open, d.ProducerEpoch
+		if ended {
 			time.Sleep(pauseSlowCommit / 2)
 			if d, err := pt.txn(w); err == nil && d.State != "Ongoing" {
 				break
 			}
-			sawOpen = false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
