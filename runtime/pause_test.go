@@ -111,7 +111,7 @@ func pauseWorkerSettings(t *testing.T) pauseSettings {
 	if txn > 0 {
 		ps.opts = append(ps.opts, runtime.WithTransactionTimeout(txn))
 	}
-	if cmp.Or(txn, gregorDefaultTxn) > cmp.Or(session, kgoDefaultSession) {
+	if cmp.Or(txn, gregorDefaultTxn) >= cmp.Or(session, kgoDefaultSession) {
 		ps.opts = append(ps.opts, runtime.AllowTransactionTimeoutAboveSession())
 	}
 	if ci := dur(pauseCommitEnv); ci > 0 {
