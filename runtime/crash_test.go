@@ -104,7 +104,12 @@ func TestCrashWorker(t *testing.T) {
 	if os.Getenv(crashWorkerEnv) != "1" {
 		t.Skip("the worker process of TestCrashExactlyOnce; runs only as its child")
 	}
+	// The GREGOR_PAUSE_* settings of the pause tests (pause_test.go).
+	pause := pauseWorkerSettings(t)
 	topo, err := crashTopology()
+	if pause.aggOnly {
+		topo, err = crashAggTopology()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +119,16 @@ func TestCrashWorker(t *testing.T) {
 	if os.Getenv(crashKgoLogEnv) != "" {
 		clientOpts = append(clientOpts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)))
 	}
-	rt, err := runtime.New(topo,
+	clientOpts = append(clientOpts, pause.clientOpts...)
+	rt, err := runtime.New(topo, append([]runtime.Option{
 		runtime.WithClientOptions(clientOpts...),
 		runtime.WithApplicationID(crashApp),
 		runtime.WithBrokers(strings.Split(os.Getenv(crashBrokersEnv), ",")...),
 		runtime.WithStateDir(os.Getenv(crashStateEnv)),
 		runtime.WithGuarantee(runtime.ExactlyOnce),
-		runtime.WithCommitInterval(100*time.Millisecond),
+		runtime.WithCommitInterval(100 * time.Millisecond),
 		runtime.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))),
-	)
+	}, pause.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
