@@ -39,9 +39,12 @@ const (
 )
 
 var (
-	// Fail stops the application: Run returns the error, which names the
-	// record's task, topic, partition and offset. The record is not
-	// committed, so it is read again after a restart.
+	// Fail stops the record's task (not the application): the task stays
+	// at its last commit, its partitions are paused, and the failure is
+	// logged, counted and listed in Status().Failed, while the other tasks
+	// go on. The record is not committed, so it is read again after a
+	// restart. A refused output (WithProductionHandler) with Fail stops
+	// Run instead: its task is not known.
 	Fail = Action{kind: actFail}
 	// Continue skips the record (counted and logged by the runtime).
 	Continue = Action{kind: actContinue}
@@ -84,8 +87,9 @@ func WithDeserializationHandler(h ErrorHandler) Option {
 
 // WithProcessingHandler sets what happens to an input record whose
 // processing fails (a processor's error or panic); the default is
-// LogAndFail. Effects of the record before the failure (records forwarded,
-// store writes) stay.
+// LogAndFail. With Continue or DeadLetter, effects of the record before the
+// failure (records forwarded, store writes) stay; with Fail, the task goes
+// back to its last commit (with ExactlyOnce), so they go.
 func WithProcessingHandler(h ErrorHandler) Option {
 	return func(c *config) { c.onProcess = h }
 }
