@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,11 +27,37 @@ import (
 // testTimeout bounds every wait of these tests: a failure, not a pace.
 const testTimeout = 60 * time.Second
 
+// testLogger returns the runtime's logger for a test: its lines are kept
+// and shown if the test fails (on stderr as they come with GREGOR_TEST_LOG
+// set).
 func testLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("GREGOR_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	return slog.New(slog.DiscardHandler)
+	tl := &testLog{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			tl.mu.Lock()
+			defer tl.mu.Unlock()
+			t.Logf("runtime log:\n%s", tl.buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(tl, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// testLog keeps a test's log lines, up to 1 MiB.
+type testLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() < 1<<20 {
+		l.buf.Write(p)
+	}
+	return len(p), nil
 }
 
 func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
