@@ -55,21 +55,21 @@ func outageBrokerRestart(t *testing.T, down time.Duration) {
 	rng := crashRand(t)
 	b := startBroker(t)
 	ct := newCrashTest(t, b.addr)
-	outages := []struct {
-		what string
-		stop func(time.Duration)
-	}{
-		{"at a random moment (SIGTERM)", b.down},
-		{"in the middle of a commit", b.downAtCommit},
-	}
-	// Input for long enough that production goes on through every
-	// outage and some seconds past the last: the producer waits out an
-	// outage, then goes on at its pace.
-	d := 8*time.Second + time.Duration(len(outages))*2*time.Second
+	// Input for 16 s of the producer's time (it waits out an outage,
+	// then goes on at its pace): through both outages, with some seconds
+	// to spare for the worker to come back after the first.
+	d := 16 * time.Second
 	ct.produce(rng, int(outageRate*d/time.Second), d)
 
 	w := ct.startWorker()
 	exitedAt := watchExit(w)
+	outages := []struct {
+		what string
+		stop func()
+	}{
+		{"at a random moment (SIGTERM)", func() { b.down(down) }},
+		{"in the middle of a commit", func() { ct.downAtCommit(b, w, exitedAt, down) }},
+	}
 	ct.waitProgress(w)
 	for i, o := range outages {
 		n := i + 1
@@ -77,9 +77,10 @@ func outageBrokerRestart(t *testing.T, down time.Duration) {
 		// transaction is open, or being committed, nearly always.
 		time.Sleep(time.Duration(50+rng.IntN(951)) * time.Millisecond)
 		ct.requireRunning(w, exitedAt, "before outage %d", n)
+		ct.requireInput(n)
 		produced, consumed := ct.produced.Load(), ct.consumed()
 		stop := time.Now()
-		o.stop(down)
+		o.stop()
 		back := time.Now()
 		ct.requireRunning(w, exitedAt, "during outage %d (broker stopped %s at +%v, back at +%v)",
 			n, o.what, stop.Sub(w.started).Round(time.Millisecond), back.Sub(w.started).Round(time.Millisecond))
@@ -97,18 +98,26 @@ func outageBrokerRestart(t *testing.T, down time.Duration) {
 	t.Logf("total %v", time.Since(begin).Round(time.Millisecond))
 }
 
-// downAtCommit stops the broker like down, but in the middle of a commit:
-// SIGUSR1 arms it to stop at the next EndTxn that commits (see
-// brokerStopAtCommit); it is kept down for d from its exit, then started
-// again on the same port and data dir.
-func (b *broker) downAtCommit(d time.Duration) {
-	t := b.t
+// downAtCommit stops the broker like broker.down, but in the middle of a
+// commit of the worker w: SIGUSR1 arms it to stop at the next EndTxn that
+// commits (see brokerStopAtCommit). It is kept down for d from its exit,
+// then started again on the same port and data dir.
+func (ct *crashTest) downAtCommit(b *broker, w *child, exitedAt <-chan time.Time, d time.Duration) {
+	t := ct.t
 	t.Helper()
 	start := time.Now()
 	if err := b.cur.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatalf("arm %s: %v", b.cur.name, err)
 	}
-	b.cur.wait(t, crashDeadline)
+	deadline := time.Now().Add(crashDeadline)
+	for !b.cur.exited() {
+		ct.requireRunning(w, exitedAt, "while the broker waited for its commit")
+		if time.Now().After(deadline) {
+			t.Fatalf("%s armed to stop at a commit: no commit came in %v (%d of %d records produced)",
+				b.cur.name, crashDeadline, ct.produced.Load(), ct.total)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if b.cur.err != nil {
 		t.Fatalf("%s did not stop cleanly at a commit: %v", b.cur.name, b.cur.err)
 	}
@@ -140,6 +149,20 @@ func (ct *crashTest) requireRunning(w *child, exitedAt <-chan time.Time, when st
 	at := <-exitedAt
 	t.Fatalf("%s exited %s, at +%v: %v (its log, below, has Run's error)",
 		w.name, fmt.Sprintf(when, args...), at.Sub(w.started).Round(time.Millisecond), w.err)
+}
+
+// requireInput fails the test if the input is all produced before
+// outage n: the worker then took too long to come back from the one
+// before, and the outage would come without load (and a stop at a
+// commit would wait for a commit that no input brings).
+func (ct *crashTest) requireInput(n int) {
+	t := ct.t
+	t.Helper()
+	select {
+	case <-ct.prodDone:
+		t.Fatalf("input all produced (%d records) before outage %d: the worker took too long to process again", ct.total, n)
+	default:
+	}
 }
 
 // requireProducer fails the test if the background producer gave up:
