@@ -37,6 +37,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gregorstream/gregor/dsl"
 	"github.com/gregorstream/gregor/processor"
@@ -139,7 +140,9 @@ func TestCrashWorker(t *testing.T) {
 
 // TestCrashBroker is the broker process of TestCrashExactlyOnceBrokerRestart;
 // it runs only as its child. It serves until SIGTERM, then closes the
-// cluster, which persists it to the data dir.
+// cluster, which persists it to the data dir. SIGUSR1 makes it stop so,
+// as on SIGTERM, at the next transaction commit a client sends, without
+// handling it (see brokerStopAtCommit).
 func TestCrashBroker(t *testing.T) {
 	if os.Getenv(crashBrokerEnv) != "1" {
 		t.Skip("the broker process of TestCrashExactlyOnceBrokerRestart; runs only as its child")
@@ -157,10 +160,44 @@ func TestCrashBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	atCommit := brokerStopAtCommit(c)
 	fmt.Fprintf(os.Stderr, "broker: listening on %s\n", strings.Join(c.ListenAddrs(), ","))
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case txnID := <-atCommit:
+		fmt.Fprintf(os.Stderr, "broker: stopping at the commit of transaction %s, which it does not handle\n", txnID)
+	}
 	c.Close()
 	fmt.Fprintln(os.Stderr, "broker: closed")
+}
+
+// brokerStopAtCommit arms the broker process, on SIGUSR1, to stop in the
+// middle of a client's commit: the next EndTxn request that commits is
+// not handled, its connection is closed, and the transactional id is sent
+// on the channel returned, for the process to close the cluster. (The
+// control function runs on the cluster's goroutine: it must not close the
+// cluster itself.) The outage test stops the broker so, to hit the moment
+// a worker ends its transaction, which a stop at a random moment rarely
+// does.
+func brokerStopAtCommit(c *kfake.Cluster) <-chan string {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	var armed atomic.Bool
+	go func() {
+		<-usr1
+		armed.Store(true)
+		fmt.Fprintln(os.Stderr, "broker: armed to stop at the next commit")
+	}()
+	atCommit := make(chan string, 1)
+	c.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		end := req.(*kmsg.EndTxnRequest)
+		if !end.Commit || !armed.CompareAndSwap(true, false) {
+			return nil, nil, false // handled as usual; the control stays
+		}
+		atCommit <- end.TransactionalID
+		return nil, errors.New("broker stopping"), true // closes the connection
+	})
+	return atCommit
 }
 
 // TestCrashExactlyOnce SIGKILLs the worker at random moments while it
@@ -261,7 +298,7 @@ func newCrashTest(t *testing.T, addr string) *crashTest {
 	ct := &crashTest{t: t, addr: addr, stateDir: filepath.Join(dir, "worker-state"),
 		workLog: filepath.Join(dir, "worker.log"), counts: map[string]int64{}, big: map[string]int{}}
 	if keep := os.Getenv(crashLogDirEnv); keep != "" {
-		ct.workLog = filepath.Join(keep, fmt.Sprintf("%s-%d-worker.log", t.Name(), time.Now().UnixNano()))
+		ct.workLog = filepath.Join(keep, fmt.Sprintf("%s-%d-worker.log", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()))
 		t.Logf("worker log: %s", ct.workLog)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
@@ -296,7 +333,13 @@ func (ct *crashTest) produce(rng *rand.Rand, n int, d time.Duration) {
 		recs[i] = &kgo.Record{Topic: crashIn, Key: []byte(k), Value: []byte(v)}
 	}
 	ct.total = int64(n)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr))
+	// franz-go retries a produce without limit by default, through a
+	// broker restart or outage; a record's delivery timeout bounds that
+	// (a record in a request is not failed by its context). After a
+	// failed produce it reloads the metadata, by default at most every
+	// 5 s: a shorter minimum resumes the input at once after an outage.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr), kgo.RecordDeliveryTimeout(crashDeadline),
+		kgo.MetadataMinAge(250*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +376,18 @@ func (ct *crashTest) produce(rng *rand.Rand, n int, d time.Duration) {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-ct.prodDone
+		select {
+		case <-ct.prodDone:
+		case <-time.After(2 * time.Second):
+			// Retrying towards a broker already stopped: closing
+			// the client fails the records.
+			cl.Close()
+			select {
+			case <-ct.prodDone:
+			case <-time.After(crashDeadline):
+				t.Errorf("the input producer did not end within %v of its client's close", crashDeadline)
+			}
+		}
 	})
 }
 
@@ -564,9 +618,16 @@ func (ct *crashTest) kill(w *child) {
 // finish runs a last worker until crash-counts shows every key's final
 // count, then stops it with SIGTERM and requires a clean exit.
 func (ct *crashTest) finish() {
+	ct.t.Helper()
+	ct.finishWith(ct.startWorker())
+}
+
+// finishWith waits until the running worker w has made crash-counts and
+// crash-groups show every key's final count, then stops it with SIGTERM
+// and requires a clean exit.
+func (ct *crashTest) finishWith(w *child) {
 	t := ct.t
 	t.Helper()
-	w := ct.startWorker()
 	start := time.Now()
 	ct.waitProduced()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(ct.addr), kgo.ConsumeTopics(crashCounts, crashGroups),
@@ -997,6 +1058,29 @@ func (b *broker) restart() {
 	t := b.t
 	t.Helper()
 	start := time.Now()
+	b.stop()
+	b.start()
+	t.Logf("restarted the broker in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// down stops the broker like restart, keeps it stopped (its port closed)
+// for d, then starts it again on the same port and data dir.
+func (b *broker) down(d time.Duration) {
+	t := b.t
+	t.Helper()
+	start := time.Now()
+	b.stop()
+	stopped := time.Now()
+	time.Sleep(d)
+	b.start()
+	t.Logf("broker down: stopped in %v, kept down %v, answering again %v after the stop",
+		stopped.Sub(start).Round(time.Millisecond), d, time.Since(start).Round(time.Millisecond))
+}
+
+// stop stops the broker with SIGTERM and waits for a clean exit.
+func (b *broker) stop() {
+	t := b.t
+	t.Helper()
 	if err := b.cur.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("stop %s: %v", b.cur.name, err)
 	}
@@ -1004,8 +1088,6 @@ func (b *broker) restart() {
 	if b.cur.err != nil {
 		t.Fatalf("%s did not stop cleanly on SIGTERM: %v", b.cur.name, b.cur.err)
 	}
-	b.start()
-	t.Logf("restarted the broker in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // tail returns the last n lines of the file at path.
