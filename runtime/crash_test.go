@@ -241,7 +241,7 @@ func TestCrashExactlyOnceBrokerRestart(t *testing.T) {
 	rng := crashRand(t)
 	b := startBroker(t)
 	ct := newCrashTest(t, b.addr)
-	ct.produce(rng, 50_000, 10*time.Second)
+	ct.produce(rng, 100_000, 20*time.Second)
 
 	restarted := false
 	ct.crash(rng, 3, []int{2}, func(w *child) {
@@ -413,20 +413,6 @@ func (ct *crashTest) startWorker() *child {
 		crashWorkerEnv+"=1", crashBrokersEnv+"="+ct.addr, crashStateEnv+"="+ct.stateDir)
 }
 
-// progress is the sum of the outputs' last stable offsets, or -1 when the
-// broker does not answer.
-func (ct *crashTest) progress() int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	lo, err := ct.adm.ListCommittedOffsets(ctx, crashBig, crashCounts)
-	if err != nil || lo.Error() != nil {
-		return -1
-	}
-	sum := int64(0)
-	lo.Each(func(o kadm.ListedOffset) { sum += o.Offset })
-	return sum
-}
-
 // consumed is the number of input records whose offsets the group
 // committed, or -1 when the broker does not answer.
 func (ct *crashTest) consumed() int64 {
@@ -445,24 +431,39 @@ func (ct *crashTest) consumed() int64 {
 	return sum
 }
 
-// waitProgress waits until the outputs grow by more than the abort
-// markers of a restart could: the worker w commits its processing.
+// waitProgress waits until the worker w commits its processing.
 func (ct *crashTest) waitProgress(w *child) {
+	ct.t.Helper()
+	ct.awaitCommit(func() {
+		if w.exited() {
+			ct.t.Fatalf("%s exited while processing: %v", w.name, w.err)
+		}
+	}, func(base int64) string {
+		return fmt.Sprintf("%s made no progress in %v (input committed up to %d in all)", w.name, crashDeadline, base)
+	})
+}
+
+// awaitCommit waits until the group's committed input offsets grow, which
+// only a commit of the running worker makes: it has restored its stores
+// and processes. (The outputs' stable offsets also grow when a worker
+// aborts its predecessor's transaction, or the broker aborts one on its
+// timeout, while the worker may still be restoring.) check runs at every
+// look, and may fail the test; timeout, given the committed offsets at the
+// start, says what failed if the deadline passes.
+func (ct *crashTest) awaitCommit(check func(), timeout func(base int64) string) {
 	t := ct.t
 	t.Helper()
-	base := ct.progress()
+	base := ct.consumed()
 	deadline := time.Now().Add(crashDeadline)
 	for {
-		if p := ct.progress(); base >= 0 && p > base+100 {
+		if c := ct.consumed(); base >= 0 && c > base {
 			return
 		} else if base < 0 {
-			base = p
+			base = c
 		}
-		if w.exited() {
-			t.Fatalf("%s exited while processing: %v", w.name, w.err)
-		}
+		check()
 		if time.Now().After(deadline) {
-			t.Fatalf("%s made no progress in %v (outputs' stable offsets at %d)", w.name, crashDeadline, base)
+			t.Fatal(timeout(base))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -181,26 +181,15 @@ func (ct *crashTest) requireProducer() {
 
 // waitCommitted waits until the worker w commits input offsets past where
 // the group stood when the broker came back from outage n. The committed
-// offsets of crash-in move only with a committed transaction; the
-// outputs' stable offsets, which waitProgress watches, also move when the
-// broker aborts the worker's transaction on its timeout.
+// offsets of crash-in move only with a committed transaction (as in
+// waitProgress).
 func (ct *crashTest) waitCommitted(w *child, exitedAt <-chan time.Time, n int) {
-	t := ct.t
-	t.Helper()
-	base := ct.consumed()
-	deadline := time.Now().Add(crashDeadline)
-	for {
-		if c := ct.consumed(); base >= 0 && c > base {
-			return
-		} else if base < 0 {
-			base = c
-		}
+	ct.t.Helper()
+	ct.awaitCommit(func() {
 		ct.requireRunning(w, exitedAt, "after outage %d, before it committed again", n)
 		ct.requireProducer()
-		if time.Now().After(deadline) {
-			t.Fatalf("%s committed nothing in the %v after outage %d (input offsets committed: %d; %d of %d records produced)",
-				w.name, crashDeadline, n, base, ct.produced.Load(), ct.total)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, func(base int64) string {
+		return fmt.Sprintf("%s committed nothing in the %v after outage %d (input offsets committed: %d; %d of %d records produced)",
+			w.name, crashDeadline, n, base, ct.produced.Load(), ct.total)
+	})
 }
