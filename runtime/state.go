@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"log/slog"
 	"maps"
 	"slices"
@@ -76,9 +77,11 @@ func (r *Runtime) Status() Status {
 	return r.statusLocked()
 }
 
-// WithStateListener calls f with the new Status at every change of state
-// and at every task failure. f runs on the runtime's goroutines, one call
-// at a time: it must return quickly and must not call Run.
+// WithStateListener calls f with the previous state and the new Status at
+// every change of state and at every task failure. f runs on the runtime's
+// goroutines, one call at a time and in order, while the runtime holds its
+// state lock: it must return quickly and must not call the Runtime's
+// methods (it has the Status).
 func WithStateListener(f func(old State, s Status)) Option {
 	return func(c *config) { c.listener = f }
 }
@@ -121,7 +124,7 @@ func (r *Runtime) setStateLocked(st State, err error) {
 	if st == StateFailed {
 		lvl = slog.LevelError
 	}
-	r.log.Log(nil, lvl, "runtime: state "+st.String(), "from", old.String())
+	r.log.Log(context.Background(), lvl, "runtime: state "+st.String(), "from", old.String())
 	if r.cfg.listener != nil {
 		r.cfg.listener(old, r.statusLocked())
 	}

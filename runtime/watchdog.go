@@ -36,6 +36,7 @@ func newWatchdog(bound time.Duration) *watchdog {
 
 // run ticks until ctx ends.
 func (w *watchdog) run(ctx context.Context) {
+	w.last.Store(int64(time.Since(w.start))) // New may have been long before Run
 	tick := time.NewTicker(watchdogTick)
 	defer tick.Stop()
 	for {
