@@ -182,6 +182,13 @@ func start(t *testing.T, topo *processor.Topology, opts ...runtime.Option) (stop
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runAsync(t, rt)
+}
+
+// runAsync runs rt until the test ends or stop is called; stop returns
+// Run's error. Run failing before stop fails the test.
+func runAsync(t *testing.T, rt *runtime.Runtime) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {

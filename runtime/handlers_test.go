@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -151,30 +150,6 @@ func TestRecordFailureStopsItsTask(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runAsync runs rt until the test ends or stop is called; stop returns
-// Run's error.
-func runAsync(t *testing.T, rt *runtime.Runtime) (stop func() error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- rt.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-errc:
-			case <-time.After(testTimeout):
-				runErr = errors.New("Run did not return after cancel")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return stop
 }
 
 // awaitStatus waits until rt's status satisfies ok, and returns it.
