@@ -23,20 +23,21 @@ const watchdogTick = 100 * time.Millisecond
 type watchdog struct {
 	bound  time.Duration
 	stalls atomic.Int64 // stalls seen so far
-	last   atomic.Int64 // the last tick, in nanoseconds since start
-	start  time.Time
+	last   atomic.Int64 // the last tick, in nanoseconds of now
+	now    func() time.Duration
 }
 
 // newWatchdog returns a watchdog that counts gaps longer than bound.
 func newWatchdog(bound time.Duration) *watchdog {
-	w := &watchdog{bound: bound, start: time.Now()}
-	w.last.Store(int64(time.Since(w.start)))
+	start := time.Now()
+	w := &watchdog{bound: bound, now: func() time.Duration { return time.Since(start) }}
+	w.last.Store(int64(w.now()))
 	return w
 }
 
 // run ticks until ctx ends.
 func (w *watchdog) run(ctx context.Context) {
-	w.last.Store(int64(time.Since(w.start))) // New may have been long before Run
+	w.last.Store(int64(w.now())) // New may have been long before Run
 	tick := time.NewTicker(watchdogTick)
 	defer tick.Stop()
 	for {
@@ -45,10 +46,16 @@ func (w *watchdog) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		now := int64(time.Since(w.start))
-		if gap := time.Duration(now - w.last.Swap(now)); gap > w.bound {
-			w.stalls.Add(1)
-		}
+		w.tick()
+	}
+}
+
+// tick takes the time, and counts a stall if the last tick is more than
+// bound ago.
+func (w *watchdog) tick() {
+	now := int64(w.now())
+	if gap := time.Duration(now - w.last.Swap(now)); gap > w.bound {
+		w.stalls.Add(1)
 	}
 }
 
@@ -62,7 +69,7 @@ func (w *watchdog) stalledSince(epoch int64) bool {
 	if w.stalls.Load() != epoch {
 		return true
 	}
-	return time.Duration(int64(time.Since(w.start))-w.last.Load()) > w.bound
+	return time.Duration(int64(w.now())-w.last.Load()) > w.bound
 }
 
 // stallBound is the longest gap the runtime takes for no stall: half the
