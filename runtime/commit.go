@@ -236,6 +236,9 @@ func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) er
 // It runs on the client's goroutines.
 func (t *thread) onProduced(r *kgo.Record, err error) {
 	changelog := t.layout.changelogs[r.Topic] // read-only once Run starts
+	if errors.Is(err, kgo.ErrAborting) {
+		return // a record of a transaction the thread aborted on purpose
+	}
 	if err != nil {
 		t.produceFailed(r, err, changelog)
 		return

@@ -18,10 +18,10 @@ var (
 	// range, or settings that contradict each other. Fix the program.
 	ErrConfig = errors.New("invalid configuration")
 
-	// ErrFenced is returned when a thread's transactional producer was
-	// fenced again and again with no commit in between: another process
-	// runs with the same process id (a copied state directory) and takes
-	// over the transactional id each time this one does.
+	// ErrFenced is returned when another process runs with this one's
+	// process id (a copied state directory): the group fenced this
+	// member's instance id, or the thread's transactional producer was
+	// fenced again and again with no commit in between.
 	ErrFenced = errors.New("fenced by another instance with the same transactional id")
 
 	// ErrUnrecoverable wraps an error that retrying cannot fix: the
@@ -69,7 +69,11 @@ func classify(ctx context.Context, err error) errKind {
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed)):
 		return errStop
 	case errors.Is(err, ErrConfig), errors.Is(err, ErrFenced), errors.Is(err, ErrUnrecoverable),
-		errors.Is(err, ErrMissingTopic), errors.Is(err, ErrCopartition):
+		errors.Is(err, ErrMissingTopic), errors.Is(err, ErrCopartition),
+		// Another member joined with this one's instance id: a second
+		// process with the same process id. The newer one keeps the
+		// place; rejoining would fight it.
+		errors.Is(err, kerr.FencedInstanceID):
 		return errFatal
 	}
 	for _, k := range fatalKerrs {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -141,5 +143,56 @@ func TestStatusStates(t *testing.T) {
 	}
 	if !ok {
 		t.Errorf("states %v, want starting, rebalancing, ..., running, stopping, stopped", seen)
+	}
+}
+
+// TestFencedByNewerInstance: a second process with the same process id (a
+// copied state directory) takes the first one's static member instance id;
+// the first stops with ErrFenced instead of fighting it, and the second
+// runs.
+func TestFencedByNewerInstance(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "lines"), kfake.SeedTopics(2, "word-counts"))
+	addrs := c.ListenAddrs()
+	produceLines(t, addrs, 100, 10)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	opts := func(dir string) []runtime.Option {
+		return []runtime.Option{runtime.WithApplicationID("fenced"), runtime.WithBrokers(addrs...), runtime.WithStateDir(dir),
+			runtime.WithLogger(testLogger(t).With("instance", filepath.Base(dir))), runtime.WithoutSignalHandler()}
+	}
+	a, err := runtime.New(wordCountTopology(t), opts(dirA)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	errA := make(chan error, 1)
+	go func() { errA <- a.Run(ctx) }()
+	awaitStatus(t, a, func(s runtime.Status) bool { return s.State == runtime.StateRunning && len(s.Tasks) == 4 })
+	pid, err := os.ReadFile(filepath.Join(dirA, "process-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, "process-id"), pid, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := runtime.New(wordCountTopology(t), opts(dirB)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopB := runAsync(t, b)
+	select {
+	case err := <-errA:
+		if !errors.Is(err, runtime.ErrFenced) {
+			t.Fatalf("first instance: Run = %v, want ErrFenced", err)
+		}
+		if s := a.Status(); s.State != runtime.StateFailed || !errors.Is(s.Err, runtime.ErrFenced) {
+			t.Errorf("first instance's status %+v", s)
+		}
+	case <-ctx.Done():
+		t.Fatal("the first instance went on with its instance id taken")
+	}
+	awaitStatus(t, b, func(s runtime.Status) bool { return s.State == runtime.StateRunning && len(s.Tasks) == 4 })
+	if err := stopB(); err != nil {
+		t.Fatal(err)
 	}
 }

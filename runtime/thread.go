@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/gregorstream/gregor/processor"
@@ -119,6 +120,14 @@ func (t *thread) connect() error {
 		topics = append(topics, name)
 	}
 	slices.Sort(topics)
+	// A new session starts with no assignment: the client's callbacks,
+	// which may run as soon as it exists, fill it in.
+	t.mu.Lock()
+	t.assigned, t.changed, t.lost = map[string]map[int32]bool{}, false, false
+	t.mu.Unlock()
+	clear(t.paused)
+	t.commits = 0
+	t.stallMark = t.r.watch.epoch()
 	r := t.r
 	opts := append(r.clientOpts(t.brokers),
 		kgo.ConsumerGroup(r.cfg.appID),
@@ -171,12 +180,6 @@ func (t *thread) connect() error {
 	if err != nil {
 		return fmt.Errorf("%w: client: %w", ErrConfig, err)
 	}
-	t.mu.Lock()
-	t.assigned, t.changed, t.lost = map[string]map[int32]bool{}, false, false
-	t.mu.Unlock()
-	clear(t.paused)
-	t.commits = 0
-	t.stallMark = t.r.watch.epoch()
 	return nil
 }
 
@@ -210,6 +213,10 @@ func (t *thread) run(ctx context.Context) error {
 			if fenced++; fenced >= maxFenced {
 				return fmt.Errorf("runtime: thread %d: %w: %d sessions in a row fenced with no commit: %w", t.id, ErrFenced, fenced, err)
 			}
+		}
+		if errors.Is(err, kerr.FencedInstanceID) && !errors.Is(err, ErrFenced) {
+			return fmt.Errorf("runtime: thread %d: %w: another process joined with this member's instance id %s (the same process id): %w",
+				t.id, ErrFenced, t.name, err)
 		}
 		if kind == errFatal {
 			return fmt.Errorf("runtime: thread %d: %w", t.id, err)
