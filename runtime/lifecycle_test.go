@@ -147,52 +147,58 @@ func TestStatusStates(t *testing.T) {
 }
 
 // TestFencedByNewerInstance: a second process with the same process id (a
-// copied state directory) takes the first one's static member instance id;
-// the first stops with ErrFenced instead of fighting it, and the second
-// runs.
+// copied state directory) takes the first one's static member instance id
+// and transactional id. The two fence each other until the group fences
+// one's instance id: that one stops with ErrFenced instead of fighting on
+// (which of the two depends on who rejoined last), and the other runs on.
 func TestFencedByNewerInstance(t *testing.T) {
 	c := newCluster(t, kfake.SeedTopics(2, "lines"), kfake.SeedTopics(2, "word-counts"))
 	addrs := c.ListenAddrs()
-	produceLines(t, addrs, 100, 10)
-	dirA, dirB := t.TempDir(), t.TempDir()
-	opts := func(dir string) []runtime.Option {
-		return []runtime.Option{runtime.WithApplicationID("fenced"), runtime.WithBrokers(addrs...), runtime.WithStateDir(dir),
-			runtime.WithLogger(testLogger(t).With("instance", filepath.Base(dir))), runtime.WithoutSignalHandler()}
-	}
-	a, err := runtime.New(wordCountTopology(t), opts(dirA)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := produceLines(t, addrs, 100, 10)
+	dirs := []string{t.TempDir(), t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	errA := make(chan error, 1)
-	go func() { errA <- a.Run(ctx) }()
-	awaitStatus(t, a, func(s runtime.Status) bool { return s.State == runtime.StateRunning && len(s.Tasks) == 4 })
-	pid, err := os.ReadFile(filepath.Join(dirA, "process-id"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, "process-id"), pid, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b, err := runtime.New(wordCountTopology(t), opts(dirB)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopB := runAsync(t, b)
-	select {
-	case err := <-errA:
-		if !errors.Is(err, runtime.ErrFenced) {
-			t.Fatalf("first instance: Run = %v, want ErrFenced", err)
+	rts := make([]*runtime.Runtime, 2)
+	errs := make(chan int, 2)
+	runErr := make([]error, 2)
+	for i, dir := range dirs {
+		if i == 1 {
+			awaitStatus(t, rts[0], func(s runtime.Status) bool { return s.State == runtime.StateRunning && len(s.Tasks) == 4 })
+			pid, err := os.ReadFile(filepath.Join(dirs[0], "process-id"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "process-id"), pid, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if s := a.Status(); s.State != runtime.StateFailed || !errors.Is(s.Err, runtime.ErrFenced) {
-			t.Errorf("first instance's status %+v", s)
+		rt, err := runtime.New(wordCountTopology(t), runtime.WithApplicationID("fenced"), runtime.WithBrokers(addrs...),
+			runtime.WithStateDir(dir), runtime.WithLogger(testLogger(t).With("instance", i)), runtime.WithoutSignalHandler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rts[i] = rt
+		go func() { runErr[i] = rt.Run(ctx); errs <- i }()
+	}
+	var fenced int
+	select {
+	case fenced = <-errs:
+		if !errors.Is(runErr[fenced], runtime.ErrFenced) {
+			t.Fatalf("instance %d: Run = %v, want ErrFenced", fenced, runErr[fenced])
+		}
+		if s := rts[fenced].Status(); s.State != runtime.StateFailed || !errors.Is(s.Err, runtime.ErrFenced) {
+			t.Errorf("fenced instance's status %+v", s)
 		}
 	case <-ctx.Done():
-		t.Fatal("the first instance went on with its instance id taken")
+		t.Fatal("neither instance stopped with the same instance id taken by the other")
 	}
-	awaitStatus(t, b, func(s runtime.Status) bool { return s.State == runtime.StateRunning && len(s.Tasks) == 4 })
-	if err := stopB(); err != nil {
-		t.Fatal(err)
+	other := rts[1-fenced]
+	awaitStatus(t, other, func(s runtime.Status) bool { return s.State == runtime.StateRunning && len(s.Tasks) == 4 })
+	// The survivor processes new input.
+	produceWords(t, addrs, 100, 1, want, func(int) string { return "w0 w1" })
+	readCounts(t, addrs, want)
+	cancel()
+	if i := <-errs; runErr[i] != nil {
+		t.Errorf("instance %d: Run = %v after its context ended", i, runErr[i])
 	}
 }
