@@ -114,7 +114,7 @@ func newThread(r *Runtime, id int, pid string, brokers []string, l *layout, engi
 }
 
 // connect creates the session's client, which joins the group.
-func (t *thread) connect() error {
+func (t *thread) connect(ctx context.Context) error {
 	var topics []string
 	for name := range t.layout.topicSub {
 		topics = append(topics, name)
@@ -163,7 +163,7 @@ func (t *thread) connect() error {
 			// that an earlier session of this thread left open (its
 			// abort failed, or the process was killed), before restore
 			// would wait for it.
-			pctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			pctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 			_, _, perr := t.cl.ProducerID(pctx)
 			cancel()
 			if perr != nil {
@@ -244,7 +244,7 @@ const (
 // ctx's error when ctx ends (after a final commit), or the error that
 // ended it (after aborting).
 func (t *thread) session(ctx context.Context) (err error) {
-	if err := t.connect(); err != nil {
+	if err := t.connect(ctx); err != nil {
 		return err
 	}
 	defer func() { err = t.endSession(ctx, err) }()
