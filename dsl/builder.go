@@ -45,6 +45,8 @@ type Builder struct {
 	// repartitions maps a named grouping (its stream's node and name) to the
 	// source node reading its repartition topic.
 	repartitions map[string]string
+	// combiners maps a named grouping counted through a combiner to it.
+	combiners map[string]*combiner
 	// stores are the WithStores connections of Process nodes, made by
 	// Build so that AddStore may come before or after the Process.
 	stores []storeUse
@@ -63,7 +65,7 @@ func RequireNames() BuilderOption { return func(b *Builder) { b.requireNames = t
 
 // NewBuilder returns an empty Builder.
 func NewBuilder(opts ...BuilderOption) *Builder {
-	b := &Builder{topo: processor.NewTopology(), repartitions: map[string]string{}}
+	b := &Builder{topo: processor.NewTopology(), repartitions: map[string]string{}, combiners: map[string]*combiner{}}
 	for _, o := range opts {
 		o(b)
 	}

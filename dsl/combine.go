@@ -24,9 +24,12 @@ import (
 // until a commit. What changes is the repartition topic's content (a key
 // and an int64 count, in "<name>-combined-repartition") and which updates
 // the coalescing keeps. A Count with the record cache off
-// (Materialized(state.WithCache(0))) asks for every update, and does not
-// combine; Reduce and Aggregate, whose functions need not be associative,
-// never do.
+// (Materialized(state.WithCache(0))) asks for every update: its combiner
+// passes each record on at once, as a partial count of 1, through the same
+// topic. The topology's topics and stores are the same either way, so the
+// cache size can change between two versions of a running application.
+// Reduce and Aggregate, whose functions need not be associative, never
+// combine.
 
 // maxCombined bounds the keys a task's combiner holds: past it, the partial
 // counts go out before the commit.
@@ -129,11 +132,15 @@ func (b combineBuilder[K]) Build(ctx state.BuildContext) (state.Store, error) {
 }
 
 // combineProc counts records into its task's combineStore, which forwards
-// the partial counts when the task commits.
+// the partial counts when the task commits; with passThrough set (a Count
+// of the grouping has its record cache off) it forwards every record at
+// once as a partial count of 1.
 type combineProc[K, V any] struct {
-	store string
-	buf   *combineStore[K]
-	ctx   processor.Context[K, int64]
+	store       string
+	passThrough *bool // shared by the Counts of one grouping; read when the task starts
+	pass        bool
+	buf         *combineStore[K]
+	ctx         processor.Context[K, int64]
 }
 
 func (p *combineProc[K, V]) Init(ctx processor.Context[K, int64]) error {
@@ -141,7 +148,7 @@ func (p *combineProc[K, V]) Init(ctx processor.Context[K, int64]) error {
 	if err != nil {
 		return err
 	}
-	p.buf, p.ctx = s, ctx
+	p.buf, p.ctx, p.pass = s, ctx, *p.passThrough
 	s.emit = func(c partialCount[K]) error {
 		return ctx.Forward(processor.Record[K, int64]{Key: c.key, Value: c.n, Timestamp: c.ts})
 	}
@@ -151,6 +158,9 @@ func (p *combineProc[K, V]) Init(ctx processor.Context[K, int64]) error {
 func (p *combineProc[K, V]) Process(r processor.Record[K, V]) error {
 	if droppedNull(p.ctx, r) {
 		return nil
+	}
+	if p.pass {
+		return p.ctx.Forward(processor.Record[K, int64]{Key: r.Key, Value: 1, Timestamp: r.Timestamp, Headers: r.Headers})
 	}
 	return p.buf.add(r.Key, r.Timestamp)
 }
@@ -170,24 +180,38 @@ func combinedCount[K, V any](g GroupedStream[K, V], o *options) Table[K, int64] 
 		b.fail("Count", fmt.Errorf("no key serde for %s; set one with WithSerdes", g.s.node))
 		return Table[K, int64]{b: b, node: name, store: store}
 	}
-	// A named grouping counted more than once shares its combiner and topic.
+	// A named grouping counted more than once shares its combiner and
+	// topic; the combiner passes records through if any of its Counts
+	// has the record cache off.
+	passThrough := state.CacheBytes(o.store...) == 0
 	key := g.s.node + "\x00combined\x00" + base
-	src, ok := b.repartitions[key]
+	c, ok := b.combiners[key]
 	if !ok {
+		c = &combiner{pass: new(bool)}
 		// The combiner and its buffer are named after the topic, so that
 		// a named grouping keeps its names across versions of the topology.
-		combiner := base + "-combine"
-		b.topo.AddProcessor(combiner, func() processor.Processor[K, V, K, int64] {
-			return &combineProc[K, V]{store: combiner}
+		name := base + "-combine"
+		pass := c.pass
+		b.topo.AddProcessor(name, func() processor.Processor[K, V, K, int64] {
+			return &combineProc[K, V]{store: name, passThrough: pass}
 		}, g.s.node)
-		b.topo.AddStore(combineBuilder[K]{name: combiner, keys: g.s.keys}, combiner)
-		partial := Stream[K, int64]{b: b, node: combiner, keys: g.s.keys, values: serde.Int64()}
-		src = partial.repartitionAs(base+"-combined", 0).node
+		b.topo.AddStore(combineBuilder[K]{name: name, keys: g.s.keys}, name)
+		partial := Stream[K, int64]{b: b, node: name, keys: g.s.keys, values: serde.Int64()}
+		c.src = partial.repartitionAs(base+"-combined", 0).node
 		if g.name != "" {
-			b.repartitions[key] = src
+			b.combiners[key] = c
 		}
 	}
+	*c.pass = *c.pass || passThrough
+	src := c.src
 	in := Stream[K, int64]{b: b, node: src, keys: g.s.keys, values: serde.Int64()}
 	return aggregateInto(in, name, store, o, func() int64 { return 0 },
 		func(_ K, n, total int64) int64 { return total + n }, false, serde.Int64())
+}
+
+// combiner is a grouping's combiner as built: the source node of its
+// repartition topic, and whether it passes records through.
+type combiner struct {
+	src  string
+	pass *bool
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/serde"
-	"github.com/gregorstream/gregor/state"
 )
 
 // GroupedStream is a stream grouped by key, ready to aggregate.
@@ -84,7 +83,7 @@ func (g GroupedStream[K, V]) input(op, base string) Stream[K, V] {
 // counts without combining.
 func (g GroupedStream[K, V]) Count(opts ...Option) Table[K, int64] {
 	o := g.s.b.options("Count", opts, optName|optMaterialized)
-	if g.s.rekeyed && state.CacheBytes(o.store...) > 0 {
+	if g.s.rekeyed {
 		return combinedCount(g, o)
 	}
 	return aggregateParsed(g, "Count", o, func() int64 { return 0 },
