@@ -110,7 +110,8 @@ func WithNumStreamThreads(n int) Option { return func(c *config) { c.threads = n
 // isolation level, partitioner) are set again after them.
 //
 // The defaults: lz4 compression (snappy and none as fallbacks for old
-// brokers), a 5 ms linger, franz-go's defaults otherwise.
+// brokers), a 5 ms linger, a metadata minimum age of 1 s (so that a client
+// sees a restarted broker soon), franz-go's defaults otherwise.
 func WithClientOptions(opts ...kgo.Opt) Option {
 	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
 }

@@ -315,6 +315,9 @@ func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("gregor-" + r.cfg.appID),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		// After a broker restart or a lost connection, fresh metadata
+		// within a second rather than franz-go's default 5 s.
+		kgo.MetadataMinAge(time.Second),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
 	}
 	opts = append(opts, r.cfg.clientHooks()...)

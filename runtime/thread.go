@@ -236,7 +236,7 @@ func (t *thread) run(ctx context.Context) error {
 // retryMin after a session that committed.
 const (
 	retryMin = 100 * time.Millisecond
-	retryMax = 5 * time.Second
+	retryMax = 2 * time.Second
 )
 
 // session connects and runs the loop: poll, hand records to tasks,
