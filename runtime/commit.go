@@ -236,8 +236,10 @@ func (t *thread) Send(topic string, partition int32, rec processor.RawRecord) er
 // It runs on the client's goroutines.
 func (t *thread) onProduced(r *kgo.Record, err error) {
 	changelog := t.layout.changelogs[r.Topic] // read-only once Run starts
-	if errors.Is(err, kgo.ErrAborting) {
-		return // a record of a transaction the thread aborted on purpose
+	if errors.Is(err, kgo.ErrAborting) || errors.Is(err, kgo.ErrClientClosed) {
+		// A record of a transaction the thread aborted, or of a session
+		// it ended, on purpose: its input is read again.
+		return
 	}
 	if err != nil {
 		t.produceFailed(r, err, changelog)
@@ -257,7 +259,7 @@ func (t *thread) onProduced(r *kgo.Record, err error) {
 func (t *thread) produceFailed(r *kgo.Record, err error, changelog bool) {
 	f := FailedRecord{Topic: r.Topic, Partition: r.Partition, Offset: -1, Key: r.Key, Value: r.Value,
 		Timestamp: r.Timestamp, Err: err}
-	if t.sess == nil && !changelog {
+	if t.r.cfg.guarantee == AtLeastOnce && !changelog {
 		switch a := t.r.cfg.onProduce(f); a.kind {
 		case actContinue:
 			logFailed(t.log, "production", f, "skipped")
@@ -269,8 +271,14 @@ func (t *thread) produceFailed(r *kgo.Record, err error, changelog bool) {
 				dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 			}
 			// TryProduce: a promise must not block on a full buffer,
-			// which only promises empty.
-			t.cl.TryProduce(context.Background(), dl, func(dr *kgo.Record, derr error) {
+			// which only promises empty. The session's client, if it is
+			// still open (promises may run while it closes).
+			cl := t.live.Load()
+			if cl == nil {
+				t.setProduceErr(fmt.Errorf("produce to dead-letter topic %s: %w", a.topic, kgo.ErrClientClosed))
+				return
+			}
+			cl.TryProduce(context.Background(), dl, func(dr *kgo.Record, derr error) {
 				if derr != nil {
 					t.setProduceErr(fmt.Errorf("produce to dead-letter topic %s: %w", dr.Topic, derr))
 				}

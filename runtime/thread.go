@@ -67,7 +67,8 @@ type thread struct {
 
 	// The current session's client; nil between sessions.
 	cl   *kgo.Client
-	sess *kgo.GroupTransactSession // nil with AtLeastOnce
+	sess *kgo.GroupTransactSession  // nil with AtLeastOnce
+	live atomic.Pointer[kgo.Client] // cl for produce promises, nil once the session ends
 
 	scratch []processor.RawRecord // add's, reused from poll to poll
 
@@ -126,6 +127,7 @@ func (t *thread) connect(ctx context.Context) error {
 	t.assigned, t.changed, t.lost = map[string]map[int32]bool{}, false, false
 	t.mu.Unlock()
 	clear(t.paused)
+	t.resetEnds()
 	t.commits = 0
 	t.stallMark = t.r.watch.epoch()
 	r := t.r
@@ -180,6 +182,7 @@ func (t *thread) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: client: %w", ErrConfig, err)
 	}
+	t.live.Store(t.cl)
 	return nil
 }
 
@@ -336,6 +339,7 @@ func (t *thread) endSession(ctx context.Context, err error) error {
 	if cerr := t.cleanup(); cerr != nil {
 		t.log.Warn("runtime: clean up local state", "err", cerr)
 	}
+	t.live.Store(nil)
 	t.cl.AllowRebalance() // leaving the group is a rebalance
 	if t.sess != nil {
 		t.sess.Close()
