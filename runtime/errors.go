@@ -76,12 +76,20 @@ func classify(ctx context.Context, err error) errKind {
 		errors.Is(err, kerr.FencedInstanceID):
 		return errFatal
 	}
-	for _, k := range fatalKerrs {
-		if errors.Is(err, k) {
-			return errFatal
-		}
+	if fatalKerr(err) {
+		return errFatal
 	}
 	return errRetry
+}
+
+// fatalKerr reports whether err is a broker error that no retry fixes.
+func fatalKerr(err error) bool {
+	for _, k := range fatalKerrs {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // fencedErr reports whether err says the thread's producer was fenced:

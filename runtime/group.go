@@ -94,15 +94,9 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 		// Ending also clears the session's revoked flag when no
 		// transaction is open. The records of this poll come again.
 		hadTxn := t.inTxn
-		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		_, err := t.sess.End(ectx, kgo.TryAbort)
-		cancel()
-		t.inTxn = false
-		t.stallMark = t.r.watch.epoch()
-		if err != nil {
+		if err := t.abort(ctx, shutdownTimeout); err != nil {
 			return false, fmt.Errorf("abort transaction after rebalance: %w", err)
 		}
-		t.resetEnds()
 		discard = true
 		if hadTxn {
 			t.log.Info("runtime: rebalance during a transaction: aborted it, tasks restart from the last commit")
@@ -111,14 +105,9 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 	} else if lost {
 		t.closeTasks(false)
 	}
-	for id, tk := range t.tasks {
+	for id := range t.tasks {
 		if !want[id] {
-			if err := tk.Close(); err != nil {
-				t.log.Warn("runtime: close task", "task", id, "err", err)
-			}
-			delete(t.tasks, id)
-			t.forget(id)
-			t.r.release(id, t.id)
+			t.closeTask(id)
 			t.departed[id] = time.Now()
 		}
 	}
@@ -210,19 +199,25 @@ func (t *thread) forget(id processor.TaskID) {
 // dropped: the stores stay at their last commit, and the tasks are created
 // again, from it, at the next reconcile.
 func (t *thread) closeTasks(clean bool) {
-	for id, tk := range t.tasks {
-		if err := tk.Close(); err != nil {
-			t.log.Warn("runtime: close task", "task", id, "err", err)
-		}
-		delete(t.tasks, id)
-		t.forget(id)
-		t.r.release(id, t.id)
+	for id := range t.tasks {
+		t.closeTask(id)
 	}
 	if !clean {
 		t.mu.Lock()
 		t.changed = true
 		t.mu.Unlock()
 	}
+}
+
+// closeTask closes a task, dropping what it has not committed, and
+// forgets it.
+func (t *thread) closeTask(id processor.TaskID) {
+	if err := t.tasks[id].Close(); err != nil {
+		t.log.Warn("runtime: close task", "task", id, "err", err)
+	}
+	delete(t.tasks, id)
+	t.forget(id)
+	t.r.release(id, t.id)
 }
 
 func compareTaskIDs(a, b processor.TaskID) int {

@@ -188,26 +188,14 @@ func (t *thread) failTask(ctx context.Context, f TaskFailure) error {
 	t.m.failedTasks.Add(context.Background(), 1, metric.WithAttributes(taskAttr(f.Task)))
 	t.pause(f.Task)
 	if t.sess != nil {
-		if t.inTxn {
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-			_, err := t.sess.End(actx, kgo.TryAbort)
-			cancel()
-			t.inTxn = false
-			if err != nil {
-				return fmt.Errorf("abort transaction after task %s failed: %w", f.Task, err)
-			}
+		if err := t.abort(ctx, shutdownTimeout); err != nil {
+			return fmt.Errorf("abort transaction after task %s failed: %w", f.Task, err)
 		}
-		t.stallMark = t.r.watch.epoch()
-		t.resetEnds()
 		t.closeTasks(false)
 		return nil
 	}
-	if tk := t.tasks[f.Task]; tk != nil {
-		if err := tk.Close(); err != nil {
-			t.log.Warn("runtime: close task", "task", f.Task, "err", err)
-		}
-		delete(t.tasks, f.Task)
-		t.forget(f.Task)
+	if t.tasks[f.Task] != nil {
+		t.closeTask(f.Task)
 	}
 	t.r.setThreadState(t.id, StateRunning, t.taskIDs())
 	return nil

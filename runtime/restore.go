@@ -95,7 +95,7 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 		return fmt.Errorf("restore: list changelog stable offsets: %w", err)
 	}
 	consume := map[string]map[int32]kgo.Offset{}
-	total, pending := int64(0), 0
+	total := int64(0)
 	for tp, tg := range targets {
 		so, ok1 := starts.Lookup(tp.Topic, tp.Partition)
 		eo, ok2 := ends.Lookup(tp.Topic, tp.Partition)
@@ -105,7 +105,6 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 		}
 		if lso.Offset < eo.Offset {
 			tg.stable, tg.waits = lso.Offset, true
-			pending++
 		}
 		cp, has, err := t.engine.Checkpoint(tg.sp)
 		if err != nil {
@@ -140,12 +139,10 @@ func (t *thread) restore(ctx context.Context, ids []processor.TaskID) error {
 	}
 	start := time.Now()
 	t.log.Info("runtime: restoring stores", "partitions", len(targets), "records_at_most", total)
-	if pending > 0 {
-		for tp, tg := range targets {
-			if tg.waits {
-				t.log.Info("runtime: changelog has a transaction open below its end: restore waits until it ends",
-					"changelog", tp.String(), "stable_offset", tg.stable, "end", tg.end, "wait_at_most", t.restoreWait())
-			}
+	for tp, tg := range targets {
+		if tg.waits {
+			t.log.Info("runtime: changelog has a transaction open below its end: restore waits until it ends",
+				"changelog", tp.String(), "stable_offset", tg.stable, "end", tg.end, "wait_at_most", t.restoreWait())
 		}
 	}
 	deadline := start.Add(t.restoreWait())
@@ -230,9 +227,15 @@ func (t *thread) restoreWait() time.Duration {
 // transaction: their position has reached the last stable offset seen at
 // the start, below the end.
 func waitingOn(targets map[task.TopicPartition]*restoreTarget) []string {
+	return positions(targets, func(tg *restoreTarget) bool { return tg.waits && tg.next >= tg.stable })
+}
+
+// positions lists the targets that keep selects, as "changelog at next of
+// end", in order.
+func positions(targets map[task.TopicPartition]*restoreTarget, keep func(*restoreTarget) bool) []string {
 	var out []string
 	for tp, tg := range targets {
-		if tg.waits && tg.next >= tg.stable {
+		if keep(tg) {
 			out = append(out, fmt.Sprintf("%s at %d of %d", tp, tg.next, tg.end))
 		}
 	}
@@ -244,12 +247,8 @@ func waitingOn(targets map[task.TopicPartition]*restoreTarget) []string {
 // time: a transaction below a changelog's end stayed open longer than any
 // transaction timeout of ours allows.
 func (t *thread) restoreStalled(targets map[task.TopicPartition]*restoreTarget) error {
-	var parts []string
-	for tp, tg := range targets {
-		parts = append(parts, fmt.Sprintf("%s at %d of %d", tp, tg.next, tg.end))
-	}
-	slices.Sort(parts)
-	return fmt.Errorf("restore: %w after %v: %s", ErrRestoreStalled, t.restoreWait(), strings.Join(parts, ", "))
+	all := positions(targets, func(*restoreTarget) bool { return true })
+	return fmt.Errorf("restore: %w after %v: %s", ErrRestoreStalled, t.restoreWait(), strings.Join(all, ", "))
 }
 
 // fetchError returns the errors of a restore consumer's poll.

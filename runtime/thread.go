@@ -222,6 +222,9 @@ func (t *thread) run(ctx context.Context) error {
 				t.id, ErrFenced, t.name, err)
 		}
 		if kind == errFatal {
+			if fatalKerr(err) {
+				err = unrecoverable(err)
+			}
 			return fmt.Errorf("runtime: thread %d: %w", t.id, err)
 		}
 		t.m.restarts.Add(context.Background(), 1)
@@ -326,12 +329,10 @@ func (t *thread) endSession(ctx context.Context, err error) error {
 		}
 		cancel()
 	}
-	if !clean && t.sess != nil && t.inTxn {
-		actx, cancel := context.WithTimeout(context.Background(), abortTimeout)
-		if _, aerr := t.sess.End(actx, kgo.TryAbort); aerr != nil {
+	if !clean {
+		if aerr := t.abort(ctx, abortTimeout); aerr != nil {
 			t.log.Warn("runtime: abort transaction", "err", aerr)
 		}
-		cancel()
 	}
 	t.inTxn = false
 	t.resetEnds()
@@ -392,6 +393,23 @@ func (t *thread) fetchError(fs kgo.Fetches) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// abort ends the session's transaction with an abort (if any is open,
+// and in any case rewinding the consumer to the committed offsets and
+// clearing the session's rebalance flags), within d, and forgets what the
+// transaction produced. It does nothing with AtLeastOnce.
+func (t *thread) abort(ctx context.Context, d time.Duration) error {
+	if t.sess == nil {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	_, err := t.sess.End(actx, kgo.TryAbort)
+	t.inTxn = false
+	t.stallMark = t.r.watch.epoch()
+	t.resetEnds()
+	return err
 }
 
 // begin starts a transaction if none is open (ExactlyOnce).
