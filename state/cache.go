@@ -276,3 +276,39 @@ func (c *caching) Close() error {
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c.inner.Close()
 }
+
+// DeleteRange passes the dirty entries in [from, to) down first (a range
+// delete is a write, and the updates it supersedes were made: the flush
+// listener forwards them, as Kafka Streams' cache does before a segment
+// drops them), then drops every entry in the range and deletes it below.
+func (c *caching) DeleteRange(from, to []byte) error {
+	if c.entries == nil {
+		return fmt.Errorf("state: store %q: delete range: %w", c.Name(), ErrClosed)
+	}
+	var in []*cacheEntry
+	for _, e := range c.dirty {
+		if e.dirty && InRange([]byte(e.key), from, to) {
+			in = append(in, e)
+		}
+	}
+	for _, e := range in {
+		if e.dirty {
+			if err := c.flushEntry(e); err != nil {
+				return err
+			}
+		}
+	}
+	for k, e := range c.entries {
+		if !InRange([]byte(k), from, to) {
+			continue
+		}
+		e.prev.next, e.next.prev = e.next, e.prev
+		delete(c.entries, k)
+		e.evicted = true
+		if e == c.recent {
+			c.recent = nil
+		}
+		c.size -= len(e.key) + len(e.value) + cacheEntryOverhead
+	}
+	return c.inner.DeleteRange(from, to)
+}

@@ -1,5 +1,7 @@
 package state
 
+import "bytes"
+
 // KeyValueBytesStore is the byte-level key-value contract: what a backend
 // (state/memory, state/pebble) implements and what every decorator
 // (changelogging, caching, metering) both implements and wraps. Keys are
@@ -26,6 +28,12 @@ type KeyValueBytesStore interface {
 	Put(key, value []byte) error
 	// Delete removes key. Deleting an absent key is not an error.
 	Delete(key []byte) error
+	// DeleteRange removes every key in [from, to), with Range's rules for
+	// nil bounds. It is local: a changelogging layer does not write it to
+	// the changelog, so only stores whose changelog drops the same records
+	// by retention (window and session stores, cleanup.policy
+	// compact,delete) use it, to expire old segments in one call.
+	DeleteRange(from, to []byte) error
 
 	// Range iterates the keys in [from, to) in ascending order. A nil from
 	// starts at the first key, a nil to runs to the last one; an empty
@@ -101,3 +109,32 @@ func (errIterator) Key() []byte    { return nil }
 func (errIterator) Value() []byte  { return nil }
 func (e errIterator) Err() error   { return e.err }
 func (e errIterator) Close() error { return e.err }
+
+// DeleteEach removes the keys of s in [from, to) one by one: it collects
+// them with a Range, then deletes each. Backends without a range tombstone
+// of their own implement DeleteRange with it; it costs a scan of the range.
+func DeleteEach(s KeyValueBytesStore, from, to []byte) error {
+	it := s.Range(from, to)
+	var keys [][]byte
+	for it.Next() {
+		keys = append(keys, append([]byte(nil), it.Key()...))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InRange reports whether key lies in [from, to), with Range's rules for
+// nil bounds.
+func InRange(key, from, to []byte) bool {
+	if from != nil && bytes.Compare(key, from) < 0 {
+		return false
+	}
+	return to == nil || bytes.Compare(key, to) < 0
+}

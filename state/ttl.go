@@ -151,3 +151,5 @@ func (it *liveIterator) Next() bool {
 }
 
 func (it *liveIterator) Value() []byte { return it.Iterator.Value()[ttlHeader:] }
+
+func (e *expiring) DeleteRange(from, to []byte) error { return e.inner.DeleteRange(from, to) }

@@ -118,3 +118,10 @@ func (it *viewIterator) Close() error {
 	}
 	return err
 }
+
+func (v *view) DeleteRange(from, to []byte) error {
+	if v.closed.Load() {
+		return v.closedError("delete range")
+	}
+	return v.inner.DeleteRange(from, to)
+}

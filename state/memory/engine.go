@@ -247,3 +247,7 @@ func (s *Store) apply(overlay *Store) {
 		return true
 	})
 }
+
+func (r *reader) DeleteRange(from, to []byte) error {
+	return spErrorf("delete range", r.sp, state.ErrReadOnly)
+}

@@ -179,3 +179,29 @@ func (s *Store) iterate(op string, from, to []byte, reverse bool) state.Iterator
 	s.mu.Unlock()
 	return it
 }
+
+// DeleteRange removes the keys in [from, to).
+func (s *Store) DeleteRange(from, to []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tree == nil {
+		return s.errorf("delete range", state.ErrClosed)
+	}
+	var keys []entry
+	visit := func(e entry) bool {
+		if to != nil && bytes.Compare(e.key, to) >= 0 {
+			return false
+		}
+		keys = append(keys, e)
+		return true
+	}
+	if from == nil {
+		s.tree.Ascend(visit)
+	} else {
+		s.tree.AscendGreaterOrEqual(entry{key: from}, visit)
+	}
+	for _, e := range keys {
+		s.tree.Delete(e)
+	}
+	return nil
+}

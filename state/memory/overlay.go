@@ -263,3 +263,12 @@ func (v *batchView) Flush() error {
 
 // Close does nothing: the batch owns the writes.
 func (v *batchView) Close() error { return nil }
+
+// DeleteRange writes a tombstone for every key the batch's view has in
+// [from, to).
+func (v *batchView) DeleteRange(from, to []byte) error {
+	if v.batch.closed {
+		return spErrorf("delete range", v.sp, state.ErrClosed)
+	}
+	return state.DeleteEach(v, from, to)
+}

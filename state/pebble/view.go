@@ -339,3 +339,14 @@ func (it *iterator) Close() error {
 	}
 	return it.err
 }
+
+// DeleteRange deletes the keys of the view in [from, to).
+func (v *view) DeleteRange(from, to []byte) error {
+	if v.batch == nil {
+		return spErrorf("delete range", v.sp, state.ErrReadOnly)
+	}
+	if v.batch.closed {
+		return spErrorf("delete range", v.sp, state.ErrClosed)
+	}
+	return state.DeleteEach(v, from, to)
+}

@@ -193,3 +193,10 @@ func wantErr(t *testing.T, what string, err, target error) {
 		t.Errorf("%s: error %v, want %v", what, err, target)
 	}
 }
+
+func (s *BatchStore) DeleteRange(from, to []byte) error {
+	if err := s.KeyValueBytesStore.DeleteRange(from, to); err != nil {
+		return err
+	}
+	return s.wrote()
+}
