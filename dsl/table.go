@@ -21,6 +21,10 @@ type Table[K, V any] struct {
 	// store is the name of the store holding the table's rows, "" when the
 	// table is not materialized (a filter or mapping of another table).
 	store string
+	// win describes the windows of a windowed table (from a windowed
+	// aggregation), nil otherwise. Operators that keep the keys (Filter,
+	// MapValues, Suppress) pass it on.
+	win *windowInfo
 }
 
 // Name returns the name of the node that produces the table.

@@ -99,6 +99,7 @@ func (e *fakeEnv) StreamTime() time.Time             { return e.streamTime }
 func (e *fakeEnv) SystemTime() time.Time             { return e.systemTime }
 func (e *fakeEnv) RequestCommit()                    { e.commits++ }
 func (e *fakeEnv) RecordDropped(node, reason string) {}
+func (e *fakeEnv) RecordLate(node string)            {}
 func (e *fakeEnv) Store(name string) (state.Store, bool) {
 	s, ok := e.stores[name]
 	return s, ok

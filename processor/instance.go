@@ -25,6 +25,8 @@ type Env interface {
 	RequestCommit()
 	// RecordDropped counts a record a node dropped, by reason.
 	RecordDropped(node, reason string)
+	// RecordLate counts a record a node dropped as too late for its window.
+	RecordLate(node string)
 	// Send writes an encoded record to a topic (its name in Kafka). partition
 	// -1 lets the collector choose by key, as Kafka's default partitioner does.
 	Send(topic string, partition int32, rec RawRecord) error

@@ -145,6 +145,7 @@ func (c *nodeContext[K, V]) RecordMetadata() (RecordMetadata, bool) { return c.e
 func (c *nodeContext[K, V]) CurrentStreamTime() time.Time           { return c.env.StreamTime() }
 func (c *nodeContext[K, V]) CurrentSystemTime() time.Time           { return c.env.SystemTime() }
 func (c *nodeContext[K, V]) RecordDropped(reason string)            { c.env.RecordDropped(c.node.name, reason) }
+func (c *nodeContext[K, V]) RecordLate()                            { c.env.RecordLate(c.node.name) }
 func (c *nodeContext[K, V]) Commit()                                { c.env.RequestCommit() }
 func (c *nodeContext[K, V]) TaskID() TaskID                         { return c.env.TaskID() }
 func (c *nodeContext[K, V]) ApplicationID() string                  { return c.env.ApplicationID() }

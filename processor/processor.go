@@ -64,6 +64,10 @@ type Context[K, V any] interface {
 	// key for an aggregation, say) under reason, for the dropped-records
 	// metric.
 	RecordDropped(reason string)
+	// RecordLate counts a record the processor drops because it arrived
+	// after its window closed (stream time past window end plus grace), for
+	// the late-records metric (gregor.records.late, by task and operator).
+	RecordLate()
 	// TaskID names the task: sub-topology and partition.
 	TaskID() TaskID
 	// ApplicationID is the application's id, the prefix of its internal topics.

@@ -428,6 +428,18 @@ func (d *Driver) Dropped() map[string]int64 {
 	return out
 }
 
+// Late counts the records processors dropped as too late for their windows
+// (after window end plus grace), by operator, across tasks.
+func (d *Driver) Late() map[string]int64 {
+	out := map[string]int64{}
+	for _, tr := range d.tasks {
+		for node, n := range tr.t.Late() {
+			out[node] += n
+		}
+	}
+	return out
+}
+
 // AdvanceWallClock moves the wall clock forward by by, fires the wall-clock
 // punctuation that falls due, and processes what it produced.
 func (d *Driver) AdvanceWallClock(by time.Duration) error {

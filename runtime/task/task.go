@@ -62,6 +62,7 @@ type Task struct {
 	changelogs      map[TopicPartition]state.StorePartition // of the logged stores
 	changelogTopics map[string]string                       // store -> its changelog topic
 	dropped         map[string]int64
+	late            map[string]int64 // by node
 	queues          []*queue
 	byTP            map[TopicPartition]*queue
 	buffered        int
@@ -108,7 +109,7 @@ func New(cfg Config) (*Task, error) {
 		cfg.Engine = memory.NewEngine()
 	}
 	t := &Task{cfg: cfg, id: cfg.ID, stores: map[string]state.Store{}, byTP: map[TopicPartition]*queue{},
-		changelogs: map[TopicPartition]state.StorePartition{}, changelogTopics: map[string]string{}, dropped: map[string]int64{}}
+		changelogs: map[TopicPartition]state.StorePartition{}, changelogTopics: map[string]string{}, dropped: map[string]int64{}, late: map[string]int64{}}
 	t.punct.clock = cfg.Clock
 	t.batch = cfg.Engine.NewBatch()
 	bctx := state.BuildContext{ApplicationID: cfg.ApplicationID, TaskID: cfg.ID.String(),
@@ -329,6 +330,10 @@ func (t *Task) Changelogs() map[TopicPartition]state.StorePartition { return map
 
 // Dropped counts the records processors dropped, by reason (a null key, say).
 func (t *Task) Dropped() map[string]int64 { return maps.Clone(t.dropped) }
+
+// Late counts the records processors dropped as too late for their windows,
+// by node (operator).
+func (t *Task) Late() map[string]int64 { return maps.Clone(t.late) }
 
 // Store returns the task's instance of a store, for drivers and tests.
 func (t *Task) Store(name string) (state.Store, bool) {
