@@ -7,8 +7,10 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gregorstream/gregor/serde"
+	"github.com/gregorstream/gregor/windows"
 )
 
 // Each fuzz target checks that Deserialize never panics, that it fails only
@@ -209,4 +211,28 @@ func fuzzJSON[T any](t *testing.T, s serde.Serde[T], data []byte) {
 	if !reflect.DeepEqual(v2, v) {
 		t.Fatalf("round trip of %q: decoded %#v, re-encoded %q, re-decoded %#v", data, v, b, v2)
 	}
+}
+
+func FuzzWindowed(f *testing.F) {
+	for _, s := range []string{"", "\x00", "page\x00\x00\x00\x00\x00\x00\x03\xe8", "u1\x00\x00\x00\x00\x00\x00\x01\x04\x00\x00\x00\x00\x00\x00\x00\x05"} {
+		f.Add([]byte(s))
+	}
+	tw := serde.TimeWindowed(serde.String(), time.Minute)
+	sw := serde.SessionWindowed(serde.String())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, s := range []serde.Serde[windows.Windowed[string]]{tw, sw} {
+			v, err := s.Deserialize(topic, data)
+			if err != nil {
+				var se *serde.Error
+				if !errors.As(err, &se) {
+					t.Fatalf("Deserialize(%q): %v, want a *serde.Error", data, err)
+				}
+				continue
+			}
+			b, err := s.Serialize(topic, v)
+			if err != nil || !bytes.Equal(b, data) {
+				t.Fatalf("Serialize(Deserialize(%q)) = %q, %v; want the input back", data, b, err)
+			}
+		}
+	})
 }
