@@ -15,6 +15,9 @@ type options struct {
 	cache     int
 	noLogging bool
 	ttl       time.Duration
+	// retention and segmentInterval configure window and session stores.
+	retention       time.Duration
+	segmentInterval time.Duration
 }
 
 type optionFunc func(*options)
