@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -438,6 +439,11 @@ func TestEmbeddedBroker(t *testing.T) {
 	defer cl.Close()
 	want := produceLines(t, addrs, 100, 10)
 	readCounts(t, addrs, want)
+	// The changelog is the runtime's, compacted, not one the embedded
+	// broker made with its defaults on a metadata request.
+	if got := topicConfig(t, kadm.NewClient(cl), "embedded-counts-changelog")["cleanup.policy"]; got != "compact" {
+		t.Errorf("cleanup.policy of embedded-counts-changelog = %q, want compact", got)
+	}
 	stop()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

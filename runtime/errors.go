@@ -69,7 +69,7 @@ func classify(ctx context.Context, err error) errKind {
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed)):
 		return errStop
 	case errors.Is(err, ErrConfig), errors.Is(err, ErrFenced), errors.Is(err, ErrUnrecoverable),
-		errors.Is(err, ErrMissingTopic), errors.Is(err, ErrCopartition),
+		errors.Is(err, ErrMissingTopic), errors.Is(err, ErrCopartition), errors.Is(err, ErrChangelogConfig),
 		// Another member joined with this one's instance id: a second
 		// process with the same process id. The newer one keeps the
 		// place; rejoining would fight it.

@@ -22,10 +22,14 @@ import (
 // the end seen when it took the task.
 func TestRestoreWaitsForOpenTransaction(t *testing.T) {
 	const changelog = "rw-counts-changelog"
-	c := newCluster(t, kfake.SeedTopics(1, "lines"), kfake.SeedTopics(1, "word-counts"), kfake.SeedTopics(1, changelog))
+	c := newCluster(t, kfake.SeedTopics(1, "lines"), kfake.SeedTopics(1, "word-counts"))
 	addrs := c.ListenAddrs()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	// The changelog as the runtime makes it, compacted: it refuses another policy.
+	if resp, err := adminClient(t, c).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, changelog); err != nil || resp.Err != nil {
+		t.Fatal(err, resp.Err)
+	}
 	count := func(n int64) []byte {
 		b, err := state.TimestampedSerde(serde.Int64()).Serialize(changelog, state.ValueAndTimestamp[int64]{Value: n, Timestamp: time.UnixMilli(1)})
 		if err != nil {

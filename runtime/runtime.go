@@ -163,7 +163,7 @@ func (c *config) checkTimeouts(log *slog.Logger) error {
 // stall, a member the group forgot. The thread concerned aborts its
 // transaction, drops its tasks' uncommitted state and rejoins the group,
 // retrying with a backoff. Run returns an error only for what retrying
-// cannot fix: ErrConfig, ErrMissingTopic, ErrCopartition, ErrFenced,
+// cannot fix: ErrConfig, ErrMissingTopic, ErrCopartition, ErrChangelogConfig, ErrFenced,
 // ErrUnrecoverable (authorization, unsupported or invalid requests). A
 // record that fails with the Fail action stops its task only (see
 // TaskFailure and Status), not Run.
@@ -207,7 +207,7 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	r.addrs = brokers
 	r.infoMu.Unlock()
 
-	admCl, err := kgo.NewClient(r.clientOpts(brokers)...)
+	admCl, err := kgo.NewClient(r.clientOptsCreating(brokers, false)...)
 	if err != nil {
 		return fmt.Errorf("runtime: %w: admin client: %w", ErrConfig, err)
 	}
@@ -311,6 +311,14 @@ func (r *Runtime) brokers() ([]string, func(), error) {
 // clientOpts are the options of every client: the runtime's defaults for
 // stream processing, then the user's.
 func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
+	return r.clientOptsCreating(brokers, r.embedded)
+}
+
+// clientOptsCreating is clientOpts, with topics created on first use only
+// if autoCreate. The admin client never does: its metadata requests for
+// the internal topics would create them with the broker's defaults
+// (cleanup.policy=delete) before prepareTopics creates them with their own.
+func (r *Runtime) clientOptsCreating(brokers []string, autoCreate bool) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("gregor-" + r.cfg.appID),
@@ -321,7 +329,7 @@ func (r *Runtime) clientOpts(brokers []string) []kgo.Opt {
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.SnappyCompression(), kgo.NoCompression()),
 	}
 	opts = append(opts, r.cfg.clientHooks()...)
-	if r.embedded {
+	if autoCreate {
 		opts = append(opts, kgo.AllowAutoTopicCreation())
 	}
 	opts = append(opts, r.cfg.clientOpts...)

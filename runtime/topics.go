@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -23,6 +24,13 @@ var ErrCopartition = errors.New("input topics are not co-partitioned")
 
 // ErrMissingTopic is returned by Run when a source topic does not exist.
 var ErrMissingTopic = errors.New("source topic does not exist")
+
+// ErrChangelogConfig is returned by Run when an existing changelog topic has
+// a cleanup.policy other than the one its store declares (see
+// state.ChangelogConfig): a compacted key-value changelog with delete
+// would lose keys, a window changelog without delete would grow forever.
+// The message names the topic and says how to fix it.
+var ErrChangelogConfig = errors.New("changelog topic has the wrong cleanup.policy")
 
 // embeddedPartitions is the partition count of source topics the runtime
 // creates on its embedded broker.
@@ -163,12 +171,17 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 		return nil, fmt.Errorf("runtime: %w: %s; repartition the topics to equal partition counts", ErrCopartition, strings.Join(problems, "; "))
 	}
 
-	// Changelog topics: one partition per task of the sub-topology.
+	// Changelog topics: one partition per task of the sub-topology, with
+	// the configuration their store declares.
 	changelogs := map[string]int32{}
+	configs := map[string]map[string]string{}
 	for i := range r.subs {
 		for _, store := range r.loggedStores(i) {
-			changelogs[state.ChangelogTopic(app, store)] = l.tasks[i]
-			l.changelogs[state.ChangelogTopic(app, store)] = true
+			name := state.ChangelogTopic(app, store)
+			b, _ := r.topo.StoreBuilder(store)
+			changelogs[name] = l.tasks[i]
+			configs[name] = state.ChangelogConfig(b)
+			l.changelogs[name] = true
 		}
 	}
 	var clNames []string
@@ -180,8 +193,12 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 	if err != nil {
 		return nil, fmt.Errorf("runtime: list changelog topics: %w", err)
 	}
-	create := func(name string, n int32, configs map[string]*string) error {
-		resp, err := adm.CreateTopic(ctx, n, -1, configs, name)
+	create := func(name string, n int32, configs map[string]string) error {
+		kc := make(map[string]*string, len(configs))
+		for k, v := range configs {
+			kc[k] = kadm.StringPtr(v)
+		}
+		resp, err := adm.CreateTopic(ctx, n, -1, kc, name)
 		if err == nil {
 			err = resp.Err
 		}
@@ -190,20 +207,25 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 		case err != nil:
 			return fmt.Errorf("runtime: create topic %q with %d partitions: %w", name, n, err)
 		default:
-			r.log.Info("runtime: created internal topic", "topic", name, "partitions", n)
+			r.log.Info("runtime: created internal topic", "topic", name, "partitions", n, "config", configs)
 		}
 		return nil
 	}
+	var present []string
 	for _, name := range clNames {
 		want := changelogs[name]
 		if d, ok := clExisting[name]; ok && d.Err == nil {
 			if got := int32(len(d.Partitions)); got != want {
 				return nil, fmt.Errorf("runtime: changelog topic %q has %d partitions, its sub-topology has %d tasks", name, got, want)
 			}
-		} else if err := create(name, want, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
+			present = append(present, name)
+		} else if err := create(name, want, configs[name]); err != nil {
 			return nil, err
 		}
 		l.partitions[name] = want
+	}
+	if err := r.checkChangelogConfigs(ctx, adm, present, configs); err != nil {
+		return nil, err
 	}
 	var inNames []string
 	for name := range sized {
@@ -211,10 +233,89 @@ func (r *Runtime) prepareTopics(ctx context.Context, adm *kadm.Client) (*layout,
 	}
 	sort.Strings(inNames)
 	for _, name := range inNames {
-		if err := create(name, sized[name], map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}); err != nil {
+		if err := create(name, sized[name], map[string]string{"cleanup.policy": "delete"}); err != nil {
 			return nil, err
 		}
 		l.partitions[name] = sized[name]
 	}
 	return l, nil
+}
+
+// checkChangelogConfigs describes the configuration of the changelog topics
+// that already exist and refuses, with ErrChangelogConfig, those whose
+// cleanup.policy differs from their store's. A retention.ms shorter than
+// the store's is a warning: restore may miss windows the store still keeps.
+func (r *Runtime) checkChangelogConfigs(ctx context.Context, adm *kadm.Client, names []string, want map[string]map[string]string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	described, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("runtime: describe changelog topic configs: %w", err)
+	}
+	var errs []error
+	for _, rc := range described {
+		w, ok := want[rc.Name]
+		if !ok {
+			continue
+		}
+		if rc.Err != nil {
+			return fmt.Errorf("runtime: describe config of changelog topic %q: %w", rc.Name, rc.Err)
+		}
+		found := map[string]string{}
+		for _, c := range rc.Configs {
+			found[c.Key] = c.MaybeValue()
+		}
+		if err := checkChangelogConfig(rc.Name, found, w); err != nil {
+			errs = append(errs, err)
+		}
+		if gotMS, wantMS, short := shortRetention(found, w); short {
+			r.log.Warn("runtime: changelog topic keeps records for less time than its store: a restore may miss what the store still holds",
+				"topic", rc.Name, "retention.ms", gotMS, "want_retention.ms", wantMS)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkChangelogConfig compares the cleanup.policy of a changelog topic
+// with its store's, as sets ("compact,delete" is "delete,compact").
+func checkChangelogConfig(topic string, found, want map[string]string) error {
+	w := policySet(want["cleanup.policy"])
+	if w == "" {
+		return nil
+	}
+	if f := policySet(found["cleanup.policy"]); f != w {
+		return fmt.Errorf("runtime: %q has cleanup.policy=%q, its store needs %q: %w (fix it with "+
+			"`kafka-configs --bootstrap-server <broker> --alter --entity-type topics --entity-name %s --add-config cleanup.policy=[%s]`, "+
+			"or delete the topic to have it created again and the store restored from its input)",
+			topic, found["cleanup.policy"], want["cleanup.policy"], ErrChangelogConfig, topic, w)
+	}
+	return nil
+}
+
+// policySet returns a cleanup.policy list sorted and without duplicates or
+// blanks, so that two lists compare as sets.
+func policySet(p string) string {
+	var parts []string
+	for _, s := range strings.Split(p, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(slices.Compact(parts), ",")
+}
+
+// shortRetention reports whether a topic's retention.ms is shorter than
+// the one wanted (-1, keep forever, is never shorter).
+func shortRetention(found, want map[string]string) (got, wanted int64, short bool) {
+	w, err := strconv.ParseInt(want["retention.ms"], 10, 64)
+	if err != nil || w < 0 {
+		return 0, 0, false
+	}
+	g, err := strconv.ParseInt(found["retention.ms"], 10, 64)
+	if err != nil || g < 0 {
+		return 0, 0, false
+	}
+	return g, w, g < w
 }

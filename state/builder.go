@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/gregorstream/gregor/serde"
@@ -94,6 +95,27 @@ func CacheBytes(opts ...Option) int {
 func Logged(b Builder) bool {
 	l, ok := b.(interface{ Logged() bool })
 	return ok && l.Logged()
+}
+
+// ChangelogConfig returns the topic configuration of the store's changelog:
+// cleanup.policy=compact, since a key-value store needs only the latest
+// value of each key.
+func (b *KeyValueBuilder[K, V]) ChangelogConfig() map[string]string {
+	return map[string]string{"cleanup.policy": "compact"}
+}
+
+// ChangelogConfig returns the topic configuration of the changelog of the
+// stores b builds: b's own when it has a method ChangelogConfig() returning
+// a non-nil map (a copy of it), else {"cleanup.policy": "compact"}. Drivers
+// create changelog topics with it and check existing ones against its
+// cleanup.policy.
+func ChangelogConfig(b Builder) map[string]string {
+	if c, ok := b.(interface{ ChangelogConfig() map[string]string }); ok {
+		if cfg := c.ChangelogConfig(); cfg != nil {
+			return maps.Clone(cfg)
+		}
+	}
+	return map[string]string{"cleanup.policy": "compact"}
 }
 
 // Build returns the task's store, a *KeyValueStore[K, V], as a Store. It

@@ -55,6 +55,9 @@ type Driver struct {
 	ends      map[task.TopicPartition]int64
 	processed int  // records processed since the last commit
 	dirty     bool // punctuation ran since the last commit
+	// configs holds the topic configuration of the internal topics, by
+	// name in Kafka, as the runtime would create them.
+	configs map[string]map[string]string
 }
 
 type taskRun struct {
@@ -159,6 +162,7 @@ func New(topo *processor.Topology, opts ...Option) (*Driver, error) {
 	if err := d.sizeInternalTopics(); err != nil {
 		return nil, err
 	}
+	d.describeInternalTopics()
 	for i := range d.subs {
 		sub := &d.subs[i]
 		for p := range d.taskCount(sub) {

@@ -2,10 +2,12 @@ package streamtest
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/gregorstream/gregor/internal/murmur2"
 	"github.com/gregorstream/gregor/processor"
+	"github.com/gregorstream/gregor/state"
 )
 
 // topic is an in-memory Kafka topic: a log per partition, plus the order in
@@ -140,4 +142,37 @@ func (t *topic) unread() int {
 		}
 	}
 	return n
+}
+
+// describeInternalTopics records the configuration of the internal topics
+// as the runtime creates them: each changelog with its store's
+// (state.ChangelogConfig) and one partition per task of its sub-topology,
+// each repartition topic with cleanup.policy=delete.
+func (d *Driver) describeInternalTopics() {
+	d.configs = map[string]map[string]string{}
+	for _, it := range d.topo.InternalTopics() {
+		d.configs[d.topo.TopicName(d.cfg.appID, it.Name)] = map[string]string{"cleanup.policy": "delete"}
+	}
+	for i := range d.subs {
+		sub := &d.subs[i]
+		for _, store := range sub.Stores {
+			b, _ := d.topo.StoreBuilder(store)
+			if !state.Logged(b) {
+				continue
+			}
+			name := state.ChangelogTopic(d.cfg.appID, store)
+			d.configs[name] = state.ChangelogConfig(b)
+			if _, set := d.cfg.perTopic[name]; !set {
+				d.cfg.perTopic[name] = d.taskCount(sub)
+			}
+		}
+	}
+}
+
+// TopicConfig returns the topic configuration the runtime gives an internal
+// topic (its name in Kafka): a changelog's is its store's, for instance
+// {"cleanup.policy": "compact"}. It returns nil for a topic the topology
+// does not create, such as a source or an output topic.
+func (d *Driver) TopicConfig(name string) map[string]string {
+	return maps.Clone(d.configs[name])
 }
