@@ -143,7 +143,8 @@ func (t *thread) reconcile(ctx context.Context) (discard bool, err error) {
 			return discard, err
 		}
 		for _, id := range ids {
-			tk, err := task.New(task.Config{ApplicationID: t.r.cfg.appID, Topology: t.r.topo, ID: id, Collector: t, Engine: t.engine})
+			tk, err := task.New(task.Config{ApplicationID: t.r.cfg.appID, Topology: t.r.topo, ID: id, Collector: t, Engine: t.engine,
+				OnLate: t.lateRecord(id)})
 			if err != nil {
 				return discard, err
 			}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -61,11 +62,12 @@ const (
 	MetricLag        = "gregor.consumer.lag"      // records behind the end of each input partition, by topic and partition
 	MetricRestarts   = "gregor.thread.restarts"   // sessions a thread started again after a transient error
 	MetricFailed     = "gregor.tasks.failed"      // tasks stopped by a failed record or punctuator, by task
+	MetricLate       = "gregor.records.late"      // records dropped as later than their window's grace period, by task and operator
 )
 
 type metrics struct {
 	consumed, processed, produced, skipped, restored, rebalances metric.Int64Counter
-	restarts, failedTasks                                        metric.Int64Counter
+	restarts, failedTasks, late                                  metric.Int64Counter
 	processDur, commitDur                                        metric.Float64Histogram
 
 	mu          sync.Mutex
@@ -91,6 +93,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	ms.produced = counter(MetricProduced, "Records written to output, repartition and changelog topics.")
 	ms.skipped = counter(MetricSkipped, "Records an error handler skipped or sent to a dead-letter topic.")
 	ms.restored = counter(MetricRestored, "Changelog records restored into stores.")
+	ms.late = counter(MetricLate, "Records dropped as later than the grace period of their window.")
 	rb, err := m.Int64Counter(MetricRebalances, metric.WithDescription("Assignments received by stream threads."))
 	errs = append(errs, err)
 	ms.rebalances = rb
@@ -129,6 +132,20 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 func (ms *metrics) close() {
 	if ms.reg != nil {
 		ms.reg.Unregister()
+	}
+}
+
+// lateRecord returns a task's hook for the records its processors drop as
+// too late for their windows: it counts them, by task and operator, and logs
+// each at debug level.
+func (t *thread) lateRecord(id processor.TaskID) func(node string, origin processor.RecordMetadata) {
+	attrs := taskAttr(id)
+	return func(node string, origin processor.RecordMetadata) {
+		t.m.late.Add(context.Background(), 1, metric.WithAttributes(attrs, attribute.String("operator", node)))
+		if t.log.Enabled(context.Background(), slog.LevelDebug) {
+			t.log.Debug("runtime: dropped a record later than its window's grace period",
+				"task", id, "operator", node, "topic", origin.Topic, "partition", origin.Partition, "offset", origin.Offset)
+		}
 	}
 }
 

@@ -1,21 +1,24 @@
 package runtime_test
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"sync/atomic"
+	"testing"
 	"time"
 
-	"context"
-	"github.com/gregorstream/gregor/dsl"
-	"github.com/gregorstream/gregor/state"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"strings"
-	"testing"
-
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/gregorstream/gregor/dsl"
+	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/runtime"
+	"github.com/gregorstream/gregor/serde"
+	"github.com/gregorstream/gregor/state"
 )
 
 // TestMetrics runs the word count with a manual reader and checks the
@@ -136,5 +139,105 @@ func TestIdleCommitsEndNoTransaction(t *testing.T) {
 	waitCommits(20)
 	if after := log.ends.Load(); after != before {
 		t.Errorf("%d transactions ended over 20 idle commits, want none", after-before)
+	}
+}
+
+// lateProc drops, as too late for its window, every record whose value is
+// "late", the way windowed operators do.
+type lateProc struct {
+	ctx processor.Context[string, string]
+}
+
+func (p *lateProc) Init(ctx processor.Context[string, string]) error { p.ctx = ctx; return nil }
+func (p *lateProc) Close() error                                     { return nil }
+func (p *lateProc) Process(r processor.Record[string, string]) error {
+	if r.Value == "late" {
+		p.ctx.RecordLate()
+		return nil
+	}
+	return p.ctx.Forward(r)
+}
+
+// TestLateMetric: records a processor drops as late are counted in
+// gregor.records.late by task and operator, and logged at debug level.
+func TestLateMetric(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(2, "in"))
+	addrs := c.ListenAddrs()
+	b := dsl.NewBuilder()
+	b.Stream("in", serde.String(), serde.String()).
+		Process(func() processor.Processor[string, string, string, string] { return &lateProc{} }, dsl.Named("windowish"))
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	logs := &testLog{}
+	stop := start(t, topo, runtime.WithApplicationID("late"), runtime.WithBrokers(addrs...), runtime.WithStateDir(t.TempDir()),
+		runtime.WithDynamicMembership(), runtime.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		runtime.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	wantLate := 0
+	for i := range 20 {
+		v := "on time"
+		if i%4 == 0 {
+			v, wantLate = "late", wantLate+1
+		}
+		recs = append(recs, &kgo.Record{Topic: "in", Key: fmt.Appendf(nil, "k%d", i), Value: []byte(v)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(testTimeout)
+	for metricTotal(t, reader, runtime.MetricLate) < int64(wantLate) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d after %v, want %d", runtime.MetricLate, metricTotal(t, reader, runtime.MetricLate), testTimeout, wantLate)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	byTask := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != runtime.MetricLate {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				op, _ := p.Attributes.Value("operator")
+				task, _ := p.Attributes.Value("task")
+				if op.AsString() != "windowish" {
+					t.Errorf("data point with operator %q, want windowish", op.AsString())
+				}
+				byTask[task.AsString()] += p.Value
+			}
+		}
+	}
+	total := int64(0)
+	for task, n := range byTask {
+		if task != "0_0" && task != "0_1" {
+			t.Errorf("data point of task %q, want 0_0 or 0_1", task)
+		}
+		total += n
+	}
+	if total != int64(wantLate) {
+		t.Errorf("late records by task %v: total %d, want %d", byTask, total, wantLate)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if n := strings.Count(logs.buf.String(), "later than its window's grace period"); n != wantLate {
+		t.Errorf("%d debug lines about late records, want %d", n, wantLate)
 	}
 }

@@ -42,7 +42,16 @@ func (e *env) RecordTime() time.Time {
 
 func (e *env) RecordDropped(node, reason string) { e.dropped[reason]++ }
 
-func (e *env) RecordLate(node string) { e.late[node]++ }
+func (e *env) RecordLate(node string) {
+	e.late[node]++
+	if e.cfg.OnLate != nil {
+		var md processor.RecordMetadata
+		if e.hasCurrent {
+			md = e.current
+		}
+		e.cfg.OnLate(node, md)
+	}
+}
 
 func (e *env) Send(topic string, partition int32, rec processor.RawRecord) error {
 	return e.cfg.Collector.Send(topic, partition, rec)

@@ -45,6 +45,11 @@ type Config struct {
 	// Clock is the wall clock, read for CurrentSystemTime and to start
 	// wall-clock schedules. The default is time.Now.
 	Clock func() time.Time
+	// OnLate, if set, is called for every record a processor drops as too
+	// late for its window (after window end plus grace), with the node
+	// that dropped it and the record's origin, after Late counts it.
+	// Drivers export it as a metric and log it.
+	OnLate func(node string, origin processor.RecordMetadata)
 	// Engine keeps the bytes of the task's stores: the worker's pebble
 	// engine, or memory in tests. The task fills one batch of it per commit
 	// interval. The default is a new in-memory engine of the task's own.
