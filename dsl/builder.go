@@ -106,24 +106,28 @@ func (b *Builder) fail(op string, err error) {
 }
 
 // Stream reads one or more topics as a stream, decoding keys and values with
-// the given serdes.
+// the given serdes. Options: Named, WithTimestamps.
 func (b *Builder) Stream[K, V any](topic string, keys serde.Serde[K], values serde.Serde[V], opts ...Option) Stream[K, V] {
 	return b.Streams([]string{topic}, keys, values, opts...)
 }
 
-// Streams reads several topics as one stream.
+// Streams reads several topics as one stream. Options: Named,
+// WithTimestamps.
 func (b *Builder) Streams[K, V any](topics []string, keys serde.Serde[K], values serde.Serde[V], opts ...Option) Stream[K, V] {
-	o := b.options("Stream", opts, optName)
+	o := b.options("Stream", opts, optName|optTimestamps)
 	name := b.newName(o, "KSTREAM-SOURCE")
 	b.topo.AddSource(name, keys, values, topics...)
+	setTimestamps[K, V](b, "Stream", name, o)
 	return Stream[K, V]{b: b, node: name, keys: keys, values: values}
 }
 
 // StreamPattern reads every topic whose whole name matches pattern.
+// Options: Named, WithTimestamps.
 func (b *Builder) StreamPattern[K, V any](pattern *regexp.Regexp, keys serde.Serde[K], values serde.Serde[V], opts ...Option) Stream[K, V] {
-	o := b.options("StreamPattern", opts, optName)
+	o := b.options("StreamPattern", opts, optName|optTimestamps)
 	name := b.newName(o, "KSTREAM-SOURCE")
 	b.topo.AddSourcePattern(name, keys, values, pattern)
+	setTimestamps[K, V](b, "StreamPattern", name, o)
 	return Stream[K, V]{b: b, node: name, keys: keys, values: values}
 }
 

@@ -20,6 +20,7 @@ const (
 	optPartitions
 	optStores
 	optMaterialized
+	optTimestamps
 )
 
 func (k optKind) String() string {
@@ -32,6 +33,8 @@ func (k optKind) String() string {
 		return "WithStores"
 	case optMaterialized:
 		return "Materialized"
+	case optTimestamps:
+		return "WithTimestamps"
 	}
 	return "?"
 }
@@ -41,6 +44,7 @@ type options struct {
 	partitions int // checked to fit an int32 (Kafka's partition count)
 	store      []state.Option
 	stores     []string
+	timestamps Timestamps
 	set        optKind
 }
 
@@ -88,7 +92,7 @@ func (b *Builder) options(op string, opts []Option, allowed optKind) *options {
 	}
 	if bad := o.set &^ allowed; bad != 0 {
 		var names []string
-		for k := optName; k <= optMaterialized; k <<= 1 {
+		for k := optName; k <= optTimestamps; k <<= 1 {
 			if bad&k != 0 {
 				names = append(names, k.String())
 			}

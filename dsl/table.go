@@ -37,14 +37,15 @@ func (t Table[K, V]) StoreName() string { return t.store }
 // Table reads topic as a table, materialized in a timestamped key-value
 // store named by Named (generated otherwise, see RequireNames). A record with
 // a null value deletes its key; a record with a null key is dropped and
-// counted. Options: Named, Materialized.
+// counted. Options: Named, Materialized, WithTimestamps.
 func (b *Builder) Table[K, V any](topic string, keys serde.Serde[K], values serde.Serde[V], opts ...Option) Table[K, V] {
-	o := b.options("Table", opts, optName|optMaterialized)
+	o := b.options("Table", opts, optName|optMaterialized|optTimestamps)
 	if o.name == "" && b.requireNames {
 		b.fail("Table", fmt.Errorf("of topic %q: unnamed, and the builder requires names", topic))
 	}
 	src := b.newName(&options{}, "KSTREAM-SOURCE")
 	b.topo.AddSource(src, keys, values, topic)
+	setTimestamps[K, V](b, "Table", src, o)
 	name := b.newName(o, "KTABLE-SOURCE")
 	store := name
 	if o.name == "" {

@@ -100,6 +100,11 @@ func (e *fakeEnv) SystemTime() time.Time             { return e.systemTime }
 func (e *fakeEnv) RequestCommit()                    { e.commits++ }
 func (e *fakeEnv) RecordDropped(node, reason string) {}
 func (e *fakeEnv) RecordLate(node string)            {}
+func (e *fakeEnv) SetRecordTime(ts time.Time) {
+	if ts.After(e.streamTime) {
+		e.streamTime = ts
+	}
+}
 func (e *fakeEnv) Store(name string) (state.Store, bool) {
 	s, ok := e.stores[name]
 	return s, ok

@@ -17,6 +17,10 @@ type Env interface {
 	TaskID() TaskID
 	StreamTime() time.Time
 	SystemTime() time.Time
+	// SetRecordTime sets the timestamp of the record being processed: a
+	// source calls it once it has decoded the record (and extracted its
+	// timestamp), before the first processor. Stream time advances to it.
+	SetRecordTime(ts time.Time)
 	// RecordMetadata is the origin of the record being processed, if any.
 	RecordMetadata() (RecordMetadata, bool)
 	Schedule(node string, interval time.Duration, typ PunctuationType, fn Punctuator) (Cancellable, error)

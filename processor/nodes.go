@@ -12,6 +12,7 @@ import (
 type sourceImpl[K, V any] struct {
 	keys   serde.Serde[K]
 	values serde.Serde[V]
+	ts     TimestampExtractor[K, V] // nil: the Kafka record's timestamp
 }
 
 func (s *sourceImpl[K, V]) build(b *build, children []any) (any, error) {
@@ -20,7 +21,8 @@ func (s *sourceImpl[K, V]) build(b *build, children []any) (any, error) {
 		return nil, err
 	}
 	next := fanout(cs)
-	name := b.n.name
+	name, env, ext := b.n.name, b.env, s.ts
+	clock := env.SystemTime
 	return func(raw RawRecord) error {
 		k, err := s.keys.Deserialize(raw.Origin.Topic, raw.Key)
 		if err != nil {
@@ -30,8 +32,20 @@ func (s *sourceImpl[K, V]) build(b *build, children []any) (any, error) {
 		if err != nil {
 			return &DeserializationError{Node: name, Origin: raw.Origin, Err: err}
 		}
-		return next(Record[K, V]{Key: k, Value: v, NullKey: raw.Key == nil, NullValue: raw.Value == nil,
-			Timestamp: raw.Timestamp, Headers: raw.Headers, Origin: raw.Origin})
+		r := Record[K, V]{Key: k, Value: v, NullKey: raw.Key == nil, NullValue: raw.Value == nil,
+			Timestamp: raw.Timestamp, Headers: raw.Headers, Origin: raw.Origin}
+		if ext != nil {
+			ts, err := ext(r, clock)
+			if err == nil && ts.UnixMilli() < 0 {
+				err = fmt.Errorf("%w: %v", ErrNegativeTimestamp, ts)
+			}
+			if err != nil {
+				return &TimestampError{Node: name, Origin: raw.Origin, Err: err}
+			}
+			r.Timestamp = ts.Truncate(time.Millisecond)
+		}
+		env.SetRecordTime(r.Timestamp)
+		return next(r)
 	}, nil
 }
 

@@ -80,7 +80,8 @@ func SendToDeadLetter(topic string) ErrorHandler {
 }
 
 // WithDeserializationHandler sets what happens to an input record whose key
-// or value cannot be decoded; the default is LogAndFail.
+// or value cannot be decoded, or whose source's timestamp extractor fails;
+// the default is LogAndFail.
 func WithDeserializationHandler(h ErrorHandler) Option {
 	return func(c *config) { c.onDeserialize = h }
 }
@@ -102,10 +103,13 @@ func WithProductionHandler(h ErrorHandler) Option {
 	return func(c *config) { c.onProduce = h }
 }
 
-// isDeserialization reports whether err is a source's decoding error.
+// isDeserialization reports whether err is a source's decoding error, or
+// the failure of its timestamp extractor: either way a record that never
+// reached a processor.
 func isDeserialization(err error) bool {
 	var se *serde.Error
-	return errors.As(err, &se) && se.Op == "deserialize"
+	var te *processor.TimestampError
+	return errors.As(err, &se) && se.Op == "deserialize" || errors.As(err, &te)
 }
 
 func deadLetterHeaders(f FailedRecord) processor.Headers {

@@ -31,6 +31,16 @@ func (e *env) Schedule(node string, interval time.Duration, typ processor.Punctu
 	return e.punct.add(node, interval, typ, fn), nil
 }
 
+// SetRecordTime is called by the source of the record being processed once
+// it is decoded, with its timestamp (extracted or its own): stores see it
+// as the record's time, and stream time advances to it.
+func (e *env) SetRecordTime(ts time.Time) {
+	e.currentTS = ts
+	if ts.After(e.streamTime) {
+		e.streamTime = ts
+	}
+}
+
 // RecordTime is the current record's timestamp, or stream time outside
 // Process (state.TimeSource).
 func (e *env) RecordTime() time.Time {

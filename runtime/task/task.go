@@ -217,9 +217,9 @@ func (t *Task) Process(max int) (int, error) {
 		q.head++
 		t.buffered--
 		n++
-		if rec.Timestamp.After(t.streamTime) {
-			t.streamTime = rec.Timestamp
-		}
+		// The source sets the record's time, once decoded (SetRecordTime):
+		// a timestamp extractor may change it, and stream time advances by
+		// it, not by a record that failed to decode.
 		t.current, t.currentTS, t.hasCurrent = rec.Origin, rec.Timestamp, true
 		err := t.protect(func() error { return q.source(rec) })
 		t.hasCurrent = false
