@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,64 @@ func TestChangelogCustomConfig(t *testing.T) {
 	// The topic it created passes its own check, the policies being
 	// compared as sets.
 	rt, err := runtime.New(customChangelogTopology(t), append(opts, runtime.WithStateDir(t.TempDir()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop = runAsync(t, rt)
+	awaitStatus(t, rt, func(s runtime.Status) bool { return s.State == runtime.StateRunning })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type noopProc struct{}
+
+func (noopProc) Init(processor.Context[string, string]) error   { return nil }
+func (noopProc) Process(processor.Record[string, string]) error { return nil }
+func (noopProc) Close() error                                   { return nil }
+
+// TestWindowStoreChangelog: a window store's changelog is created
+// compact,delete with its retention plus a day, and an existing one whose
+// policy lists the same two in the other order is accepted.
+func TestWindowStoreChangelog(t *testing.T) {
+	topo := func() *processor.Topology {
+		b := dsl.NewBuilder()
+		b.AddStore(state.Window("win", serde.String(), serde.String(), time.Minute, state.WithRetention(time.Hour)))
+		b.Stream("in", serde.String(), serde.String()).
+			Process(func() processor.Processor[string, string, string, string] { return noopProc{} }, dsl.WithStores("win"))
+		topo, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo
+	}
+	c := newCluster(t, kfake.SeedTopics(2, "in"))
+	adm := adminClient(t, c)
+	opts := func(app string) []runtime.Option {
+		return []runtime.Option{runtime.WithApplicationID(app), runtime.WithBrokers(c.ListenAddrs()...),
+			runtime.WithDynamicMembership(), runtime.WithLogger(testLogger(t)), runtime.WithStateDir(t.TempDir())}
+	}
+	stop := start(t, topo(), opts("win")...)
+	cfg := topicConfig(t, adm, "win-win-changelog")
+	want := strconv.FormatInt((25 * time.Hour).Milliseconds(), 10)
+	if cfg["cleanup.policy"] != "compact,delete" || cfg["retention.ms"] != want {
+		t.Errorf("changelog cleanup.policy=%q retention.ms=%q, want compact,delete and %s", cfg["cleanup.policy"], cfg["retention.ms"], want)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, 2, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete,compact"),
+		"retention.ms": kadm.StringPtr(want)}, "other-win-changelog")
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := runtime.New(topo(), opts("other")...)
 	if err != nil {
 		t.Fatal(err)
 	}
