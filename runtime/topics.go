@@ -287,7 +287,7 @@ func checkChangelogConfig(topic string, found, want map[string]string) error {
 	if f := policySet(found["cleanup.policy"]); f != w {
 		return fmt.Errorf("runtime: %q has cleanup.policy=%q, its store needs %q: %w (fix it with "+
 			"`kafka-configs --bootstrap-server <broker> --alter --entity-type topics --entity-name %s --add-config cleanup.policy=[%s]`, "+
-			"or delete the topic to have it created again and the store restored from its input)",
+			"or delete the topic to have it created again: the store then restores from the new, empty changelog, so its state is lost unless the input is reprocessed)",
 			topic, found["cleanup.policy"], want["cleanup.policy"], ErrChangelogConfig, topic, w)
 	}
 	return nil
