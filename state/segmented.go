@@ -114,6 +114,10 @@ type segmented struct {
 	dirty     bool  // observed moved since the last Flush
 	firstLive int64 // segments below it are known to be deleted
 	buf       []byte
+	// marks holds the marks read or set; dirtyMarks those set since the
+	// last Flush, which writes them.
+	marks      map[string]int64
+	dirtyMarks map[string]bool
 }
 
 func newSegmented(name string, bytes KeyValueBytesStore, retention, interval time.Duration, suffix int) *segmented {
@@ -198,8 +202,15 @@ func (s *segmented) observe(ms int64) error {
 	return nil
 }
 
-// flush persists the observed stream time, then flushes the bytes.
+// flush persists the observed stream time and the marks set, then
+// flushes the bytes.
 func (s *segmented) flush() error {
+	for name := range s.dirtyMarks {
+		if err := s.bytes.Put(markKey(name), binary.BigEndian.AppendUint64(nil, uint64(s.marks[name]))); err != nil {
+			return s.errorf("flush", err)
+		}
+	}
+	clear(s.dirtyMarks)
 	if s.dirty {
 		if err := s.bytes.Put(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(s.observed))); err != nil {
 			return s.errorf("flush", err)
@@ -223,20 +234,44 @@ func (s *segmented) entryKey(seg int64, key []byte, times ...int64) []byte {
 	return b
 }
 
+func markKey(name string) []byte {
+	return append(append([]byte(nil), metaPrefix...), "mark:"+name...)
+}
+
 // mark returns a named mark's value.
 func (s *segmented) mark(name string) (int64, bool, error) {
-	v, ok, err := s.bytes.Get(append(append([]byte(nil), metaPrefix...), "mark:"+name...))
+	if v, ok := s.marks[name]; ok {
+		return v, true, nil
+	}
+	v, ok, err := s.bytes.Get(markKey(name))
 	if err != nil || !ok {
 		return 0, false, err
 	}
 	if len(v) != 8 {
 		return 0, false, s.errorf("read mark "+name, fmt.Errorf("%w: %d bytes", errCorruptKey, len(v)))
 	}
-	return int64(binary.BigEndian.Uint64(v)), true, nil
+	m := int64(binary.BigEndian.Uint64(v))
+	if s.marks == nil {
+		s.marks = map[string]int64{}
+	}
+	s.marks[name] = m
+	return m, true, nil
 }
 
+// setMark sets a mark; Flush writes it, so setting one per record costs
+// one write per commit.
 func (s *segmented) setMark(name string, v int64) error {
-	return s.bytes.Put(append(append([]byte(nil), metaPrefix...), "mark:"+name...), binary.BigEndian.AppendUint64(nil, uint64(v)))
+	if s.marks == nil {
+		s.marks = map[string]int64{}
+	}
+	if s.dirtyMarks == nil {
+		s.dirtyMarks = map[string]bool{}
+	}
+	if old, ok := s.marks[name]; ok && old == v {
+		return nil
+	}
+	s.marks[name], s.dirtyMarks[name] = v, true
+	return nil
 }
 
 // scan is one range scan of a segment, with a filter on each entry's key.

@@ -148,7 +148,8 @@ func (s *SessionStore[K, V]) Mark(name string) (time.Time, bool, error) {
 	return time.UnixMilli(ms).UTC(), true, nil
 }
 
-// SetMark records t under name, kept in the store and its changelog.
+// SetMark records t under name, written to the store and its changelog at
+// the next Flush.
 func (s *SessionStore[K, V]) SetMark(name string, t time.Time) error {
 	if err := s.seg.setMark(name, t.UnixMilli()); err != nil {
 		return s.seg.errorf("set mark "+name, err)

@@ -261,7 +261,8 @@ func (s *WindowStore[K, V]) Mark(name string) (time.Time, bool, error) {
 	return time.UnixMilli(ms).UTC(), true, nil
 }
 
-// SetMark records t under name (see Mark).
+// SetMark records t under name (see Mark). It is written to the store
+// and its changelog at the next Flush.
 func (s *WindowStore[K, V]) SetMark(name string, t time.Time) error {
 	if err := s.seg.setMark(name, t.UnixMilli()); err != nil {
 		return s.seg.errorf("set mark "+name, err)
