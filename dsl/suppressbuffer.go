@@ -38,6 +38,10 @@ type suppressBuffer struct {
 	// computed by load and kept up to date by put and evictWhile.
 	count, bytes int64
 	streamTime   int64
+	// minTime is the smallest buffer time in the buffer (math.MaxInt64
+	// when empty), so that a record that makes nothing due opens no
+	// iterator, as Kafka Streams' minTimestamp.
+	minTime int64
 }
 
 const (
@@ -81,7 +85,7 @@ func (b *suppressBuffer) errorf(op string, err error) error {
 
 // load reads the stream time and counts the entries.
 func (b *suppressBuffer) load() error {
-	b.count, b.bytes, b.streamTime = 0, 0, math.MinInt64
+	b.count, b.bytes, b.streamTime, b.minTime = 0, 0, math.MinInt64, math.MaxInt64
 	v, found, err := b.store.Get([]byte{suppressMeta})
 	if err != nil {
 		return b.errorf("read stream time", err)
@@ -101,6 +105,17 @@ func (b *suppressBuffer) load() error {
 		}
 		b.count++
 		b.bytes += e.size(it.Key()[1:])
+	}
+	if err := it.Close(); err != nil {
+		return b.errorf("load", err)
+	}
+	it = b.store.Range([]byte{suppressByTime}, []byte{suppressByKey})
+	if it.Next() {
+		if len(it.Key()) < 9 {
+			it.Close()
+			return b.errorf("load", errBadEntry)
+		}
+		b.minTime = int64(binary.BigEndian.Uint64(it.Key()[1:9]) ^ 1<<63)
 	}
 	if err := it.Close(); err != nil {
 		return b.errorf("load", err)
@@ -148,6 +163,7 @@ func (b *suppressBuffer) put(key []byte, e bufferEntry) error {
 			return b.errorf("write", err)
 		}
 		b.count++
+		b.minTime = min(b.minTime, e.time)
 	}
 	if err := b.store.Put(ik, encodeEntry(&e)); err != nil {
 		return b.errorf("write", err)
@@ -158,12 +174,18 @@ func (b *suppressBuffer) put(key []byte, e bufferEntry) error {
 
 // evictWhile removes the entries in buffer-time order, handing each to emit,
 // while due says the oldest one's time has come.
-func (b *suppressBuffer) evictWhile(due func(time int64) bool, emit func(key []byte, e bufferEntry) error) error {
-	if b.count == 0 {
+func (b *suppressBuffer) evictWhile(due func(time int64) bool, emit func(key []byte, e bufferEntry) error) (err error) {
+	if b.count == 0 || !due(b.minTime) {
 		return nil
 	}
+	defer func() {
+		if err != nil { // the smallest time is unknown: the next call scans
+			b.minTime = math.MinInt64
+		}
+	}()
 	it := b.store.Range([]byte{suppressByTime}, []byte{suppressByKey})
 	defer it.Close()
+	b.minTime = math.MaxInt64
 	for it.Next() {
 		tk := it.Key()
 		if len(tk) < 9 {
@@ -171,6 +193,7 @@ func (b *suppressBuffer) evictWhile(due func(time int64) bool, emit func(key []b
 		}
 		time := int64(binary.BigEndian.Uint64(tk[1:9]) ^ 1<<63)
 		if !due(time) {
+			b.minTime = time
 			break
 		}
 		key := bytes.Clone(tk[9:])
