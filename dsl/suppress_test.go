@@ -313,3 +313,23 @@ func mustOK(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func FuzzSuppressEntry(f *testing.F) {
+	f.Add(encodeEntry(&bufferEntry{time: 5, ts: 7, newV: []byte("n"), oldV: []byte("o"), prior: []byte("o"), priorIsOld: true}))
+	f.Add(encodeEntry(&bufferEntry{time: -1, ts: 3, oldV: []byte{}, prior: []byte("p"),
+		headers: processor.Headers{{Key: "a", Value: []byte("b")}, {Key: "nil"}}, origin: processor.Origin{Topic: "t", Partition: 3, Offset: 99}}))
+	f.Add(encodeEntry(&bufferEntry{noTS: true}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEntry(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeEntry(encodeEntry(&e))
+		if err != nil {
+			t.Fatalf("decode of a re-encoded entry: %v", err)
+		}
+		if fmt.Sprintf("%+v", again) != fmt.Sprintf("%+v", e) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", again, e)
+		}
+	})
+}
