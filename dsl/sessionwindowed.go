@@ -84,7 +84,7 @@ func sessionAggregate[K, V, A any](w SessionWindowedStream[K, V], op string, ini
 		keys = serde.SessionWindowed(in.keys)
 	}
 	out := Table[windows.Windowed[K], A]{b: b, node: name, keys: keys, values: aggs, store: store,
-		win: &windowInfo{closeTime: w.w.CloseTime, session: true}}
+		win: windowKeys[K](&windowInfo{closeTime: w.w.CloseTime, session: true, suppressAfter: w.w.InactivityGap() + w.w.Grace()})}
 	if in.keys == nil {
 		b.fail(op, fmt.Errorf("store %q: no key serde; set one with WithSerdes", store))
 		return out

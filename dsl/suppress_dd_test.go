@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gregorstream/gregor/processor"
 	"github.com/gregorstream/gregor/serde"
 	"github.com/gregorstream/gregor/state"
 	"github.com/gregorstream/gregor/windows"
@@ -49,23 +48,34 @@ func init() {
 		return []ddOutput{ddCounts("output")}, nil
 	})
 
-	// suppress-window-count: SuppressScenarioTest's final results of time
-	// windows, a count of the records of stream "input" per key and
-	// tumbling window (size, grace), then
+	// suppress-windowed-count: SuppressScenarioTest's final results, a
+	// count of the records of stream "input" per key and window, then
 	//   output-raw         the windowed counts
 	//   output-suppressed  the counts through UntilWindowCloses(Unbounded())
-	// The windowed count is a stand-in with Kafka Streams'
-	// KStreamWindowAggregate semantics (late records dropped, a result's
-	// timestamp the largest of its records'), kept in task memory.
-	registerDD("suppress-window-count", func(b *Builder, a *ddArgs) ([]ddOutput, error) {
-		w := windows.Tumbling(a.dur("size", time.Millisecond), a.dur("grace", 0))
-		if err := w.Validate(); err != nil {
-			return nil, err
+	// Arguments: kind (tumbling, the default, sliding or session), size,
+	// diff (sliding), gap (session) and grace, durations.
+	registerDD("suppress-windowed-count", func(b *Builder, a *ddArgs) ([]ddOutput, error) {
+		grouped := b.Stream("input", serde.String(), serde.String()).GroupByKey()
+		grace := a.dur("grace", 0)
+		var counts Table[windows.Windowed[string], int64]
+		var keys serde.Serde[windows.Windowed[string]]
+		mat := Materialized(state.WithCache(0))
+		switch kind := a.str("kind", "tumbling"); kind {
+		case "tumbling":
+			w := windows.Tumbling(a.dur("size", time.Millisecond), grace)
+			counts, keys = WindowedBy(grouped, w).Count(Named("counts"), mat), serde.TimeWindowed(serde.String(), w.Size())
+		case "sliding":
+			w := windows.Sliding(a.dur("diff", time.Millisecond), grace)
+			counts, keys = SlidingWindowedBy(grouped, w).Count(Named("counts"), mat), serde.TimeWindowed(serde.String(), w.TimeDifference())
+		case "session":
+			w := windows.Session(a.dur("gap", time.Millisecond), grace)
+			counts, keys = SessionWindowedBy(grouped, w).Count(Named("counts"), mat), serde.SessionWindowed(serde.String())
+		default:
+			return nil, fmt.Errorf("kind=%s: want tumbling, sliding or session", kind)
 		}
-		counts := testWindowedCount(b, b.Stream("input", serde.String(), serde.String()), w)
 		counts.Suppress(UntilWindowCloses(Unbounded()), Named("suppressed")).ToStream().To("output-suppressed")
 		counts.ToStream().To("output-raw")
-		return []ddOutput{ddWindowedCounts("output-raw", w.Size()), ddWindowedCounts("output-suppressed", w.Size())}, nil
+		return []ddOutput{ddWindowedCounts("output-raw", keys), ddWindowedCounts("output-suppressed", keys)}, nil
 	})
 }
 
@@ -99,60 +109,8 @@ func ddCounts(topic string) ddOutput {
 		func(n int64) string { return strconv.FormatInt(n, 10) })
 }
 
-func ddWindowedCounts(topic string, size time.Duration) ddOutput {
-	return ddOut(topic, serde.TimeWindowed(serde.String(), size), serde.Int64(),
+func ddWindowedCounts(topic string, keys serde.Serde[windows.Windowed[string]]) ddOutput {
+	return ddOut(topic, keys, serde.Int64(),
 		func(k windows.Windowed[string]) string { return k.String() },
 		func(n int64) string { return strconv.FormatInt(n, 10) })
-}
-
-// testWindowedCount counts the records of s per key and window of w, in
-// task memory, as Kafka Streams' KStreamWindowAggregate: a record for a
-// window whose end plus grace is at or before the task's stream time is
-// late and dropped, a result's timestamp is the largest of its records'.
-// It makes windowed tables for the tests of Suppress.
-func testWindowedCount(b *Builder, s Stream[string, string], w windows.TimeWindows) Table[windows.Windowed[string], int64] {
-	name := b.newName(&options{}, "TEST-WINDOWED-COUNT")
-	b.topo.AddProcessor(name, func() processor.Processor[string, string, windows.Windowed[string], Change[int64]] {
-		return &testWindowCountProc{w: w, counts: map[windows.Windowed[string]]state.ValueAndTimestamp[int64]{}}
-	}, s.node)
-	win := windowKeys[string](&windowInfo{closeTime: w.CloseTime, suppressAfter: w.Grace()})
-	return Table[windows.Windowed[string], int64]{b: b, node: name,
-		keys: serde.TimeWindowed(serde.String(), w.Size()), values: serde.Int64(), win: win}
-}
-
-type testWindowCountProc struct {
-	forward[windows.Windowed[string], Change[int64]]
-	ctx        processor.Context[windows.Windowed[string], Change[int64]]
-	w          windows.TimeWindows
-	counts     map[windows.Windowed[string]]state.ValueAndTimestamp[int64]
-	streamTime time.Time
-}
-
-func (p *testWindowCountProc) Init(ctx processor.Context[windows.Windowed[string], Change[int64]]) error {
-	p.ctx = ctx
-	return p.forward.Init(ctx)
-}
-
-func (p *testWindowCountProc) Process(r processor.Record[string, string]) error {
-	if r.Timestamp.After(p.streamTime) {
-		p.streamTime = r.Timestamp
-	}
-	for _, win := range p.w.WindowsFor(r.Timestamp) {
-		if !p.w.CloseTime(win).After(p.streamTime) {
-			p.ctx.RecordLate()
-			continue
-		}
-		k := windows.Windowed[string]{Key: r.Key, Window: win}
-		old, found := p.counts[k]
-		ts := r.Timestamp
-		if found && old.Timestamp.After(ts) {
-			ts = old.Timestamp
-		}
-		p.counts[k] = state.ValueAndTimestamp[int64]{Value: old.Value + 1, Timestamp: ts}
-		c := Change[int64]{New: old.Value + 1, HasNew: true, Old: old.Value, HasOld: found}
-		if err := p.next(processor.Record[windows.Windowed[string], Change[int64]]{Key: k, Value: c, Timestamp: ts, Headers: r.Headers, Origin: r.Origin}); err != nil {
-			return err
-		}
-	}
-	return nil
 }

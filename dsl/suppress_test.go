@@ -244,7 +244,7 @@ func TestSuppressWindowCloses(t *testing.T) {
 		t.Run(cfg.name, func(t *testing.T) {
 			b := NewBuilder()
 			w := windows.Tumbling(10*time.Millisecond, 5*time.Millisecond)
-			counts := testWindowedCount(b, b.Stream("in", serde.String(), serde.String()), w)
+			counts := WindowedBy(b.Stream("in", serde.String(), serde.String()).GroupByKey(), w).Count(Named("counts"))
 			counts.Suppress(UntilWindowCloses(MaxRecords(10).FailWhenFull()), Named("final")).ToStream().
 				Map(func(k windows.Windowed[string], n int64) (string, string) { return k.String(), fmt.Sprint(n) }).
 				WithSerdes(serde.String(), serde.String()).To("out")

@@ -140,12 +140,12 @@ func timeWindowAggregate[K, V, A any](w TimeWindowedStream[K, V], op string, ini
 	case w.time != nil:
 		tw := *w.time
 		size, retention = tw.Size(), tw.Retention()
-		info = &windowInfo{closeTime: tw.CloseTime}
+		info = windowKeys[K](&windowInfo{closeTime: tw.CloseTime, suppressAfter: tw.Grace()})
 	case w.sliding != nil:
 		sw := *w.sliding
 		// A record reads the windows up to twice the time difference back.
 		size, retention = sw.TimeDifference(), 2*sw.TimeDifference()+sw.Grace()
-		info = &windowInfo{closeTime: sw.CloseTime}
+		info = windowKeys[K](&windowInfo{closeTime: sw.CloseTime, suppressAfter: sw.Grace()})
 	}
 	var keys serde.Serde[windows.Windowed[K]]
 	if in.keys != nil {
