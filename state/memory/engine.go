@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/internal/spans"
 )
 
 // Engine is the in-memory state.Engine: the committed state is one B-tree
@@ -41,7 +42,7 @@ func spErrorf(op string, sp state.StorePartition, err error) error {
 // NewBatch returns an empty batch. After Close, it returns a batch whose
 // every operation fails with state.ErrClosed.
 func (e *Engine) NewBatch() state.Batch {
-	b := &batch{engine: e, overlays: map[state.StorePartition]*Store{}, views: map[state.StorePartition]*batchView{}}
+	b := &batch{engine: e, overlays: map[state.StorePartition]*Store{}, ranges: map[state.StorePartition]spans.Set{}, views: map[state.StorePartition]*batchView{}}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {

@@ -2,8 +2,10 @@ package memory
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/internal/spans"
 )
 
 // A batch keeps its pending writes to each store-partition in an overlay: a
@@ -35,9 +37,14 @@ type batch struct {
 	engine *Engine
 	// INVARIANT: overlays is nil if and only if closed is set.
 	overlays map[state.StorePartition]*Store
-	views    map[state.StorePartition]*batchView
-	writes   int
-	closed   bool
+	// ranges holds the range deletes of each store-partition. Every
+	// overlay entry is newer than its store-partition's ranges: a range
+	// delete removes the overlay's entries it holds (see DeleteRange).
+	// Sets are immutable, so an iterator keeps the one it started with.
+	ranges map[state.StorePartition]spans.Set
+	views  map[state.StorePartition]*batchView
+	writes int
+	closed bool
 }
 
 var _ state.Batch = (*batch)(nil)
@@ -66,7 +73,11 @@ func (b *batch) Commit(checkpoints map[state.StorePartition]int64) error {
 		return fmt.Errorf("memory: commit batch: %w", state.ErrClosed)
 	}
 	for sp, o := range b.overlays {
-		e.storeLocked(sp).apply(o)
+		s := e.storeLocked(sp)
+		for _, r := range b.ranges[sp] {
+			s.DeleteRange(r.From, r.To)
+		}
+		s.apply(o)
 	}
 	for sp, off := range checkpoints {
 		e.checkpoints[sp] = off
@@ -78,12 +89,12 @@ func (b *batch) Commit(checkpoints map[state.StorePartition]int64) error {
 // reset empties the batch. The old overlays are left to the iterators that
 // still read them, and to the garbage collector.
 func (b *batch) reset() {
+	b.writes = 0
 	if len(b.overlays) == 0 && b.overlays != nil {
-		b.writes = 0
 		return
 	}
 	b.overlays = map[state.StorePartition]*Store{} // open iterators keep the old overlays
-	b.writes = 0
+	b.ranges = map[state.StorePartition]spans.Set{}
 }
 
 func (b *batch) Abort() {
@@ -101,7 +112,7 @@ func (b *batch) Close() error {
 	for _, o := range b.overlays {
 		o.Close()
 	}
-	b.overlays = nil
+	b.overlays, b.ranges = nil, nil
 	b.writes = 0
 	b.closed = true
 	b.engine.mu.Lock()
@@ -150,6 +161,9 @@ func (v *batchView) Get(key []byte) ([]byte, bool, error) {
 			return tagged[1:], true, nil
 		}
 	}
+	if v.batch.ranges[v.sp].Covers(key) {
+		return nil, false, nil
+	}
 	return v.batch.engine.committedGet("get", v.sp, key)
 }
 
@@ -179,30 +193,57 @@ func (v *batchView) write(op string, key []byte, tag byte, value []byte) error {
 }
 
 func (v *batchView) Range(from, to []byte) state.Iterator {
-	return v.iterate("range", false, func(s *Store) state.Iterator { return s.Range(from, to) })
+	return v.iterate("range", from, to, false)
 }
 
 func (v *batchView) ReverseRange(from, to []byte) state.Iterator {
-	return v.iterate("reverse range", true, func(s *Store) state.Iterator { return s.ReverseRange(from, to) })
+	return v.iterate("reverse range", from, to, true)
 }
 
 func (v *batchView) PrefixScan(prefix []byte) state.Iterator {
-	return v.iterate("prefix scan", false, func(s *Store) state.Iterator { return s.PrefixScan(prefix) })
+	var from []byte
+	if len(prefix) > 0 {
+		from = prefix
+	}
+	return v.iterate("prefix scan", from, state.PrefixEnd(prefix), false)
 }
 
 // iterate merges an iterator over the overlay with one over the committed
-// state, both opened by open with the same bounds. Both are snapshots: the
-// overlay's is taken here, the committed one under the engine's lock.
-func (v *batchView) iterate(op string, reverse bool, open func(*Store) state.Iterator) state.Iterator {
+// state in [from, to), less the batch's range deletes: the committed one
+// chains iterators over the gaps that the range deletes leave, so deleted
+// keys cost nothing. Both are snapshots: the overlay's (and its range
+// deletes) taken here, the committed one under the engine's lock.
+func (v *batchView) iterate(op string, from, to []byte, reverse bool) state.Iterator {
 	b := v.batch
 	if b.closed {
 		return state.ErrIterator(spErrorf(op, v.sp, state.ErrClosed))
 	}
+	open := func(s *Store, from, to []byte) state.Iterator {
+		if reverse {
+			return s.ReverseRange(from, to)
+		}
+		return s.Range(from, to)
+	}
 	over := state.ErrIterator(nil) // no entries
 	if o := b.overlays[v.sp]; o != nil {
-		over = open(o)
+		over = open(o, from, to)
 	}
-	base := b.engine.committedIter(op, v.sp, open)
+	var base state.Iterator
+	if ranges := b.ranges[v.sp]; len(ranges) > 0 {
+		gaps := ranges.Gaps(from, to)
+		if reverse {
+			slices.Reverse(gaps)
+		}
+		base = b.engine.committedIter(op, v.sp, func(s *Store) state.Iterator {
+			its := make([]state.Iterator, len(gaps))
+			for i, g := range gaps {
+				its[i] = open(s, g.From, g.To)
+			}
+			return &chainIter{its: its}
+		})
+	} else {
+		base = b.engine.committedIter(op, v.sp, func(s *Store) state.Iterator { return open(s, from, to) })
+	}
 	return &mergeIter{
 		over: over, base: base, reverse: reverse,
 		closedErr: func() error {
@@ -220,6 +261,14 @@ func (v *batchView) ApproximateCount() (int64, error) {
 	b := v.batch
 	if b.closed {
 		return 0, spErrorf("count", v.sp, state.ErrClosed)
+	}
+	if len(b.ranges[v.sp]) > 0 {
+		it := v.iterate("count", nil, nil, false)
+		var n int64
+		for it.Next() {
+			n++
+		}
+		return n, it.Close()
 	}
 	e := b.engine
 	e.mu.RLock()
@@ -264,11 +313,67 @@ func (v *batchView) Flush() error {
 // Close does nothing: the batch owns the writes.
 func (v *batchView) Close() error { return nil }
 
-// DeleteRange writes a tombstone for every key the batch's view has in
-// [from, to).
+// DeleteRange removes the overlay's keys in [from, to) and records the
+// range delete, which hides the committed keys in the range from the
+// batch's reads and removes them from the committed state at Commit: no
+// per-key tombstone.
 func (v *batchView) DeleteRange(from, to []byte) error {
-	if v.batch.closed {
+	b := v.batch
+	if b.closed {
 		return spErrorf("delete range", v.sp, state.ErrClosed)
 	}
-	return state.DeleteEach(v, from, to)
+	b.writes++
+	if spans.Empty(from, to) {
+		return nil
+	}
+	if err := b.overlay(v.sp).DeleteRange(from, to); err != nil {
+		return err
+	}
+	b.ranges[v.sp] = b.ranges[v.sp].Add(from, to)
+	return nil
+}
+
+// chainIter iterates its iterators one after the other.
+type chainIter struct {
+	its []state.Iterator
+	err error
+}
+
+func (c *chainIter) Next() bool {
+	for len(c.its) > 0 {
+		if c.its[0].Next() {
+			return true
+		}
+		if err := c.its[0].Close(); err != nil {
+			c.err = err
+			c.Close()
+			return false
+		}
+		c.its = c.its[1:]
+	}
+	return false
+}
+
+func (c *chainIter) Key() []byte {
+	if len(c.its) == 0 {
+		return nil
+	}
+	return c.its[0].Key()
+}
+
+func (c *chainIter) Value() []byte {
+	if len(c.its) == 0 {
+		return nil
+	}
+	return c.its[0].Value()
+}
+
+func (c *chainIter) Err() error { return c.err }
+
+func (c *chainIter) Close() error {
+	for _, it := range c.its {
+		it.Close()
+	}
+	c.its = nil
+	return c.err
 }

@@ -14,3 +14,6 @@ func OverlayMem(e *Engine) int {
 	}
 	return n
 }
+
+// Flushes returns the number of flushes that wrote overlays of e to pebble.
+func Flushes(e *Engine) int64 { return e.flushes.Load() }

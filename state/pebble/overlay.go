@@ -7,8 +7,10 @@ import (
 	"sync"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/google/btree"
 
 	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/internal/spans"
 )
 
 // overlay holds the committed writes and checkpoint of one store-partition
@@ -23,9 +25,11 @@ import (
 // insert with a cache miss per level), and a Go map overwrites in place.
 //
 // Reads see the overlay between the batch's pending writes and the DB;
-// Checkpoint reads its checkpoint first. Anything that needs pebble to
-// merge the state — an iterator, a restore, Close — flushes the overlay
-// first, and Drop empties it. A flush writes an overlay's data and
+// Checkpoint reads its checkpoint first. Iterators merge a snapshot of it
+// with the DB (snapshot, merge.go) and leave it in place; a restore, whose
+// records must win over it, and Close flush it first, and Drop empties it.
+// A range delete committed to it hides the DB's keys in the range until a
+// flush writes it to pebble as a range tombstone. A flush writes an overlay's data and
 // checkpoint in one pebble batch, so the DB is always at some commit of each
 // store-partition, as before: a crash loses the overlay as it loses
 // pebble's unsynced WAL tail, and restoring from the checkpoint on disk
@@ -59,12 +63,26 @@ func (e *Engine) overlay(sp state.StorePartition) *overlay {
 	return ov
 }
 
+// snapshot returns a clone of the overlay's sorted writes and its range
+// deletes, or a nil tree when the overlay has neither, and opens the DB
+// iterator under the overlay's lock, so that no flush comes between the two
+// snapshots.
+func (ov *overlay) snapshot(open func() (*pebbledb.Iterator, error)) (*btree.BTreeG[item], spans.Set, *pebbledb.Iterator, error) {
+	ov.mu.Lock()
+	defer ov.mu.Unlock()
+	pi, err := open()
+	if err != nil || ov.data.empty() {
+		return nil, nil, pi, err
+	}
+	return ov.data.snapshot(), ov.data.ranges, pi, nil
+}
+
 // get returns a copy of key's value in the overlay; found reports whether
 // the overlay has key, deleted whether as a delete.
 func (ov *overlay) get(key []byte) (value []byte, found, deleted bool) {
 	ov.mu.RLock()
 	defer ov.mu.RUnlock()
-	if len(ov.data.writes) == 0 {
+	if ov.data.empty() {
 		return nil, false, false
 	}
 	return ov.data.lookup(key) // an overlay's writes are all indexed
@@ -77,8 +95,12 @@ func (ov *overlay) checkpoint() (int64, bool) {
 	return ov.cp, ov.hasCP
 }
 
-// merge adds src's writes, the later ones, to the overlay. REQUIRES: ov.mu.
+// merge adds src's range deletes, then its writes, the later ones, to the
+// overlay. REQUIRES: ov.mu.
 func (ov *overlay) merge(src *pending) {
+	for _, r := range src.ranges {
+		ov.data.deleteRange(r.From, r.To)
+	}
 	for _, w := range src.writes {
 		if !w.dead {
 			ov.data.set(w.key, src.values[w.off:w.off+w.n], w.del)
@@ -87,7 +109,7 @@ func (ov *overlay) merge(src *pending) {
 }
 
 // empty reports whether the overlay holds nothing. REQUIRES: ov.mu.
-func (ov *overlay) empty() bool { return len(ov.data.writes) == 0 && !ov.hasCP }
+func (ov *overlay) empty() bool { return ov.data.empty() && !ov.hasCP }
 
 // mem estimates the memory the overlay holds.
 func (ov *overlay) mem() int {
@@ -141,7 +163,7 @@ func (e *Engine) flush(ovs ...*overlay) error {
 			continue
 		}
 		key = append(key[:0], ov.prefix...)
-		if err := ov.data.write(wb, key); err != nil {
+		if err := ov.data.write(wb, key, state.PrefixEnd(ov.prefix)); err != nil {
 			return spErrorf("flush", ov.sp, err)
 		}
 		if ov.hasCP {
@@ -156,6 +178,7 @@ func (e *Engine) flush(ovs ...*overlay) error {
 		return spErrorf("flush", ovs[0].sp, err)
 	}
 	ok = true
+	e.flushes.Add(1)
 	for _, ov := range ovs {
 		ov.reset()
 	}

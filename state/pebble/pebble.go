@@ -6,10 +6,12 @@
 // task's state is a range delete.
 //
 // A Batch's reads see its pending writes: they wait in a Go map per
-// store-partition, moved into a pebble indexed batch when an iterator needs
-// pebble to merge them with the DB. Commit writes them, sorted by key, with
-// the checkpoints in one plain pebble batch, so data and checkpoints reach
-// the DB in one atomic write. Commits, restores and
+// store-partition, and iterators merge them with the committed writes not
+// yet in pebble (the overlays) and the DB, moving nothing. Commit merges
+// them into the overlays, which reach pebble sorted by key, each with its
+// checkpoint in one plain pebble batch, so data and checkpoints reach the
+// DB in one atomic write. A range delete reaches pebble as a range
+// tombstone, whose bytes compactions reclaim. Commits, restores and
 // drops do not fsync (pebble.NoSync): the changelog topic is the durable
 // copy of the state. Without a sync, pebble keeps the tail of its WAL in
 // the process's memory until a 32 KiB block fills or a write syncs, so a
@@ -59,6 +61,7 @@ type Engine struct {
 	ovMu          sync.Mutex
 	overlays      map[state.StorePartition]*overlay // REQUIRES: ovMu
 	overlayBudget int64
+	flushes       atomic.Int64 // flushes that wrote overlays to pebble
 }
 
 var _ state.Engine = (*Engine)(nil)
@@ -149,13 +152,13 @@ func (e *Engine) rlock(op string, sp state.StorePartition) error {
 	return nil
 }
 
-// NewBatch returns an empty batch over a pebble indexed batch. After Close,
+// NewBatch returns an empty batch. After Close,
 // it returns a batch whose every operation fails with state.ErrClosed.
 func (e *Engine) NewBatch() state.Batch {
 	b := &batch{
 		engine: e,
 		views:  map[state.StorePartition]*view{},
-		iters:  map[*iterator]struct{}{},
+		iters:  map[*merged]struct{}{},
 		owned:  map[*overlay]struct{}{},
 	}
 	e.mu.RLock()
@@ -247,8 +250,8 @@ func (e *Engine) Checkpoint(sp state.StorePartition) (int64, bool, error) {
 
 // Reader returns a read-only view of sp's committed state, safe for
 // concurrent use. Its writes fail with state.ErrReadOnly; its Flush and
-// Close do nothing. Its iterators are pebble iterators: snapshots, which
-// must be closed before the Engine.
+// Close do nothing. Its iterators are snapshots of the overlay and of
+// pebble, which must be closed before the Engine.
 func (e *Engine) Reader(sp state.StorePartition) state.KeyValueBytesStore {
 	return newView(e, nil, sp)
 }

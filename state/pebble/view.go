@@ -1,13 +1,13 @@
 package pebble
 
 import (
-	"bytes"
 	"errors"
 	"io"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
 	"github.com/gregorstream/gregor/state"
+	"github.com/gregorstream/gregor/state/internal/spans"
 )
 
 // view is one store-partition of the engine: through a batch (reads see
@@ -20,9 +20,9 @@ type view struct {
 	sp     state.StorePartition
 	prefix []byte // dataPrefix(sp), capacity capped: appending copies
 	end    []byte // state.PrefixEnd(prefix): the end of sp's range
-	// pending holds the view's writes of the interval while the batch has
-	// no indexed batch (see batch).
+	// pending holds the view's writes of the interval (see batch).
 	pending pending
+	touched bool     // the view is in its batch's touched list
 	ov      *overlay // sp's committed writes not yet in pebble
 }
 
@@ -61,29 +61,19 @@ func (v *view) Get(key []byte) ([]byte, bool, error) {
 		if b.closed {
 			return nil, false, spErrorf("get", v.sp, state.ErrClosed)
 		}
-		if b.err != nil {
-			return nil, false, spErrorf("get", v.sp, b.err)
-		}
-		if b.cur == nil {
-			// The interval's writes, then the committed ones not yet in
-			// pebble. With an indexed batch, the overlay is empty.
-			if len(v.pending.writes) > 0 {
-				if val, found, deleted := v.pending.get(key); found {
-					return val, !deleted, nil
-				}
-			}
-			if val, found, deleted := v.ov.get(key); found {
+		// The interval's writes, then the committed ones not yet in
+		// pebble, then pebble.
+		if !v.pending.empty() {
+			if val, found, deleted := v.pending.get(key); found {
 				return val, !deleted, nil
 			}
 		}
-		b.key = append(append(b.key[:0], v.prefix...), key...)
-		switch {
-		case b.cur != nil && !b.cur.b.Empty():
-			val, closer, err = b.cur.b.Get(b.key)
-		default:
-			// The batch is open, so the engine is.
-			val, closer, err = v.engine.db.Get(b.key)
+		if val, found, deleted := v.ov.get(key); found {
+			return val, !deleted, nil
 		}
+		b.key = append(append(b.key[:0], v.prefix...), key...)
+		// The batch is open, so the engine is.
+		val, closer, err = v.engine.db.Get(b.key)
 	} else {
 		if err := v.engine.rlock("get", v.sp); err != nil {
 			return nil, false, err
@@ -125,27 +115,18 @@ func (v *view) write(op string, key, value []byte, del bool) error {
 	case b.closed:
 		return spErrorf(op, v.sp, state.ErrClosed)
 	}
-	// pebble copies key and value into the batch: one scratch key serves
-	// every write.
 	b.n++
-	if b.cur == nil {
-		if len(v.pending.writes) == 0 {
-			b.touched = append(b.touched, v)
-		}
-		v.pending.log(key, value, del)
-		return nil
-	}
-	b.key = append(append(b.key[:0], v.prefix...), key...)
-	var err error
-	if del {
-		err = b.cur.b.Delete(b.key, nil)
-	} else {
-		err = b.cur.b.Set(b.key, value, nil)
-	}
-	if err != nil {
-		return spErrorf(op, v.sp, err)
-	}
+	v.touch()
+	v.pending.log(key, value, del)
 	return nil
+}
+
+// touch adds the view to its batch's list of views with pending writes.
+func (v *view) touch() {
+	if !v.touched {
+		v.touched = true
+		v.batch.touched = append(v.batch.touched, v)
+	}
 }
 
 func (v *view) Range(from, to []byte) state.Iterator {
@@ -165,11 +146,12 @@ func (v *view) PrefixScan(prefix []byte) state.Iterator {
 	return v.iterate("prefix scan", from, state.PrefixEnd(prefix), false)
 }
 
-// iterate opens a pebble iterator bounded to [prefix+from, prefix+to), or
-// to sp's range for nil bounds. A pebble iterator is a snapshot of the DB
-// (and of a batch's writes) as of its creation.
+// iterate opens a merged iterator (merge.go) over [from, to): for a batch
+// view, a snapshot of the pending writes over a snapshot of the overlay over
+// a pebble iterator bounded to [prefix+from, prefix+to) (sp's range for nil
+// bounds), and for a Reader the last two. Every layer is a snapshot as of
+// the iterator's creation, and nothing moves: the overlay stays where it is.
 func (v *view) iterate(op string, from, to []byte, reverse bool) state.Iterator {
-	emptyRange := (to != nil && len(to) == 0) || (from != nil && to != nil && bytes.Compare(from, to) >= 0)
 	opts := &pebbledb.IterOptions{LowerBound: v.prefix, UpperBound: v.end}
 	if from != nil {
 		opts.LowerBound = append(v.prefix, from...)
@@ -177,58 +159,53 @@ func (v *view) iterate(op string, from, to []byte, reverse bool) state.Iterator 
 	if to != nil {
 		opts.UpperBound = append(v.prefix, to...)
 	}
-	it := &iterator{sp: v.sp, plen: len(v.prefix), reverse: reverse}
-	if b := v.batch; b != nil {
+	e := v.engine
+	b := v.batch
+	if b != nil {
 		if b.closed {
 			return state.ErrIterator(spErrorf(op, v.sp, state.ErrClosed))
 		}
-		if b.err != nil {
-			return state.ErrIterator(spErrorf(op, v.sp, b.err))
+	} else {
+		if err := e.rlock(op, v.sp); err != nil {
+			return state.ErrIterator(err)
 		}
-		if emptyRange {
-			return state.ErrIterator(nil)
-		}
-		ib, err := b.indexedBatch()
-		if err != nil {
-			return state.ErrIterator(spErrorf(op, v.sp, err))
-		}
-		pi, err := ib.b.NewIter(opts)
-		if err != nil {
-			return state.ErrIterator(spErrorf(op, v.sp, err))
-		}
-		ib.iters++
-		b.iters[it] = struct{}{}
-		it.pi, it.release = pi, func() {
-			delete(b.iters, it)
-			ib.unref()
-		}
-		return it
+		defer e.mu.RUnlock()
 	}
-	e := v.engine
-	if err := e.rlock(op, v.sp); err != nil {
-		return state.ErrIterator(err)
-	}
-	defer e.mu.RUnlock()
-	if emptyRange {
+	if spans.Empty(from, to) {
 		return state.ErrIterator(nil)
 	}
-	// pebble merges what it has: the committed writes it lacks go first.
-	if err := e.flush(v.ov); err != nil {
-		return state.ErrIterator(err)
+	m := &merged{sp: v.sp, reverse: reverse, cur: -1}
+	var hide spans.Set
+	if b != nil && !v.pending.empty() {
+		m.layers = append(m.layers, &treeLayer{snap: v.pending.snapshot(), lo: from, hi: to, reverse: reverse})
+		m.hide = append(m.hide, nil)
+		hide = v.pending.ranges
 	}
-	pi, err := e.db.NewIter(opts)
+	snap, ranges, pi, err := v.ov.snapshot(func() (*pebbledb.Iterator, error) { return e.db.NewIter(opts) })
 	if err != nil {
 		return state.ErrIterator(spErrorf(op, v.sp, err))
 	}
-	e.iters.Add(1)
-	it.pi, it.release = pi, func() { e.iters.Add(-1) }
-	return it
+	if snap != nil {
+		m.layers = append(m.layers, &treeLayer{snap: snap, lo: from, hi: to, reverse: reverse})
+		m.hide = append(m.hide, hide)
+		hide = hide.Union(ranges)
+	}
+	m.layers = append(m.layers, &dbLayer{pi: pi, prefix: v.prefix, reverse: reverse})
+	m.hide = append(m.hide, hide)
+	m.ok, m.at = make([]bool, len(m.layers)), make([]bool, len(m.layers))
+	if b != nil {
+		b.iters[m] = struct{}{}
+		m.release = func() { delete(b.iters, m) }
+	} else {
+		e.iters.Add(1)
+		m.release = func() { e.iters.Add(-1) }
+	}
+	return m
 }
 
 // ApproximateCount is exact: it counts the keys of sp's range (through the
-// batch, for a batch view) with an iterator, reading keys only. It costs a
-// scan of the store-partition, so call it rarely (metrics, tests) on large
-// stores.
+// batch, for a batch view) with an iterator. It costs a scan of the
+// store-partition, so call it rarely (metrics, tests) on large stores.
 func (v *view) ApproximateCount() (int64, error) {
 	it := v.iterate("count", nil, nil, false)
 	var n int64
@@ -257,96 +234,24 @@ func (v *view) Flush() error {
 // Close does nothing: the batch, or the engine, owns the state.
 func (v *view) Close() error { return nil }
 
-// iterator wraps a pebble iterator, stripping the store-partition prefix
-// from its keys.
-type iterator struct {
-	pi      *pebbledb.Iterator // nil once finished
-	release func()             // called once, when pi is closed
-	sp      state.StorePartition
-	plen    int
-	reverse bool
-	started bool
-	err     error
-}
-
-var _ state.Iterator = (*iterator)(nil)
-
-func (it *iterator) Next() bool {
-	if it.pi == nil {
-		return false
-	}
-	var ok bool
-	switch {
-	case !it.started:
-		it.started = true
-		if it.reverse {
-			ok = it.pi.Last()
-		} else {
-			ok = it.pi.First()
-		}
-	case it.reverse:
-		ok = it.pi.Prev()
-	default:
-		ok = it.pi.Next()
-	}
-	if !ok {
-		// Release the pebble iterator (and its snapshot) at the end.
-		it.finish(nil)
-	}
-	return ok
-}
-
-// finish closes the pebble iterator, recording cause, or the pebble
-// iterator's error, as the iteration's error.
-func (it *iterator) finish(cause error) {
-	if err := it.pi.Close(); err != nil && cause == nil {
-		cause = spErrorf("iterate", it.sp, err)
-	}
-	if it.err == nil {
-		it.err = cause
-	}
-	it.pi = nil
-	it.release()
-}
-
-func (it *iterator) Key() []byte {
-	if it.pi == nil {
-		return nil
-	}
-	return it.pi.Key()[it.plen:]
-}
-
-func (it *iterator) Value() []byte {
-	if it.pi == nil {
-		return nil
-	}
-	val, err := it.pi.ValueAndErr()
-	if err != nil {
-		it.finish(spErrorf("iterate", it.sp, err))
-		return nil
-	}
-	if val == nil {
-		return emptyValue
-	}
-	return val
-}
-
-func (it *iterator) Err() error { return it.err }
-
-func (it *iterator) Close() error {
-	if it.pi != nil {
-		it.finish(nil)
-	}
-	return it.err
-}
-
-// DeleteRange deletes the keys of the view in [from, to).
+// DeleteRange deletes the keys of the view in [from, to): a range delete in
+// the pending writes, which hides the range's keys of the overlay and the DB
+// at once, then, once committed, in the overlay, and in pebble as a range
+// tombstone (pebble.Batch.DeleteRange) when the overlay is flushed. Writes
+// after it in the interval survive it.
 func (v *view) DeleteRange(from, to []byte) error {
-	if v.batch == nil {
+	b := v.batch
+	switch {
+	case b == nil:
 		return spErrorf("delete range", v.sp, state.ErrReadOnly)
-	}
-	if v.batch.closed {
+	case b.closed:
 		return spErrorf("delete range", v.sp, state.ErrClosed)
 	}
-	return state.DeleteEach(v, from, to)
+	b.n++
+	if spans.Empty(from, to) {
+		return nil
+	}
+	v.touch()
+	v.pending.deleteRange(from, to)
+	return nil
 }
