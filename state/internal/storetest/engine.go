@@ -24,7 +24,9 @@ type OpenEngine func(t *testing.T) state.Engine
 //     committed state;
 //   - the table-driven engine cases: read-your-writes, tombstones, commit
 //     atomicity with checkpoints, abort, restore, drop, read-only readers,
-//     store-partition isolation, iterator snapshots, closing.
+//     store-partition isolation, iterator snapshots, closing, range deletes;
+//   - CheckBatch: random writes, range deletes, commits, aborts and
+//     iterators against a model.
 func EngineConformance(t *testing.T, open OpenEngine, opts Options) {
 	for _, every := range []int{0, 1, 3} {
 		t.Run(fmt.Sprintf("batch store/commit every %d", every), func(t *testing.T) {
@@ -47,6 +49,15 @@ func EngineConformance(t *testing.T, open OpenEngine, opts Options) {
 			s := NewBatchStore(e, state.StorePartition{Store: fmt.Sprintf("model-%d", n), Partition: 7}, every)
 			defer s.Close()
 			Check(t, s, opts)
+		})
+	})
+	t.Run("batch model with range deletes", func(t *testing.T) {
+		e := open(t)
+		defer e.Close()
+		n := 0
+		rapid.Check(t, func(t *rapid.T) {
+			n++
+			CheckBatch(t, e, state.StorePartition{Store: fmt.Sprintf("batch-model-%d", n), Partition: 3})
 		})
 	})
 	for _, c := range engineCases {

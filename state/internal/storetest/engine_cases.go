@@ -35,6 +35,10 @@ var engineCases = []engineCase{
 	{"engine close", testEngineClose},
 	{"concurrent batches", testConcurrentBatches},
 	{"empty key and value", testEmpty},
+	{"delete range bounds", testDeleteRangeBounds},
+	{"delete range order", testDeleteRangeOrder},
+	{"delete range snapshots", testDeleteRangeSnapshots},
+	{"delete range read-only", testDeleteRangeReadOnly},
 }
 
 func testReadYourWrites(t *testing.T, e state.Engine, _ Options) {
