@@ -43,7 +43,7 @@ type Engine interface {
 }
 
 // Batch is a pending set of writes to any number of store-partitions, with
-// reads that see the writes over the committed state (an indexed batch).
+// reads that see the writes over the committed state.
 // One task owns a Batch and uses it from its goroutine only.
 type Batch interface {
 	// Store returns the byte store of sp within this batch: reads see the

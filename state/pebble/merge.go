@@ -145,6 +145,7 @@ type dbLayer struct {
 	prefix  []byte
 	reverse bool
 	scratch []byte
+	verr    error // a failed read of a value
 }
 
 func (l *dbLayer) first() bool {
@@ -174,7 +175,8 @@ func (l *dbLayer) key() []byte { return l.pi.Key()[len(l.prefix):] }
 func (l *dbLayer) value() []byte {
 	v, err := l.pi.ValueAndErr()
 	if err != nil {
-		return nil // reported by err
+		l.verr = err
+		return nil
 	}
 	if v == nil {
 		return emptyValue
@@ -183,8 +185,13 @@ func (l *dbLayer) value() []byte {
 }
 
 func (l *dbLayer) deleted() bool { return false }
-func (l *dbLayer) err() error    { return l.pi.Error() }
-func (l *dbLayer) close() error  { return l.pi.Close() }
+func (l *dbLayer) err() error {
+	if l.verr != nil {
+		return l.verr
+	}
+	return l.pi.Error()
+}
+func (l *dbLayer) close() error { return l.pi.Close() }
 
 // merged is the state.Iterator of a view: it merges, in key order, layers
 // ordered from the newest (a batch's pending writes) to the oldest (the

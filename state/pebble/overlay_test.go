@@ -173,7 +173,7 @@ func TestWriteBackConcurrentReaders(t *testing.T) {
 				}
 				last = n
 				if i%50 == 0 {
-					contents(t, r) // a scan flushes the overlay under the owner
+					contents(t, r) // a scan snapshots the overlay under the owner
 				}
 			}
 		})
