@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"time"
+
+	"github.com/google/btree"
 )
 
 // DefaultCacheBytes is the record cache size of a store-partition unless
@@ -20,14 +22,29 @@ const cacheEntryOverhead = 120
 // between commits reach the layers below, the changelog and downstream
 // processors (through the flush listener) once.
 //
-// Range queries first flush the dirty entries and then read below.
+// Reads have no side effects: range queries merge, in key order, the dirty
+// entries (kept sorted in an index) with an iterator of the layers below,
+// and never flush. See cacheIterator.
 type caching struct {
 	inner   KeyValueBytesStore
 	max     int
 	size    int
 	entries map[string]*cacheEntry
 	head    cacheEntry // sentinel of the LRU list: head.next is the most recent
-	dirty   []*cacheEntry
+	// dirty lists the dirty entries in the order they became dirty, the
+	// order of a flush. It may also hold entries since cleaned (flushed by
+	// an eviction, dropped by DeleteRange): a flush skips them.
+	dirty []*cacheEntry
+	// index holds the dirty entries sorted by key, for range queries.
+	//
+	// INVARIANT: index holds exactly the entries whose dirty is true, and
+	// they are the entries of the map under their keys.
+	index *btree.BTreeG[*cacheEntry]
+	// epoch counts the snapshots of index that iterators took (Clone), and
+	// open the iterators holding one. While one is open, a write keeps the
+	// value it replaces for them (see setValue).
+	epoch uint64
+	open  int
 	// recent is the entry last looked up or inserted, if still cached: a
 	// read-modify-write looks its key up twice, and the second time skips
 	// the map.
@@ -43,6 +60,11 @@ type cacheEntry struct {
 	// evicted is set when the entry leaves the cache.
 	evicted bool
 	ts      time.Time // the record time of the last write
+	// written is the cache's epoch when value was set: the snapshots
+	// numbered above it see value. older holds, newest first, the values
+	// that open iterators' older snapshots may still need.
+	written uint64
+	older   *entryVersion
 	// below is the value the layers below hold, when known (the entry was
 	// read from them, or flushed): the old value a flush reports.
 	below      []byte
@@ -50,10 +72,72 @@ type cacheEntry struct {
 	prev, next *cacheEntry
 }
 
+// entryVersion is a value an entry had, kept for the iterators whose
+// snapshot was taken before it was replaced.
+type entryVersion struct {
+	value   []byte
+	written uint64
+	next    *entryVersion
+}
+
+// valueAt returns the value e had when the snapshot numbered epoch was
+// taken. REQUIRES: e was in that snapshot, and its iterator is open.
+func (e *cacheEntry) valueAt(epoch uint64) []byte {
+	if e.written < epoch {
+		return e.value
+	}
+	for v := e.older; v != nil; v = v.next {
+		if v.written < epoch {
+			return v.value
+		}
+	}
+	return e.value // unreachable while the invariant of setValue holds
+}
+
+// indexDegree is the degree of the dirty index's B-tree.
+const indexDegree = 16
+
+func byKey(a, b *cacheEntry) bool { return a.key < b.key }
+
 func newCaching(inner KeyValueBytesStore, max int, clock *storeClock) *caching {
-	c := &caching{inner: inner, max: max, entries: map[string]*cacheEntry{}, clock: clock}
+	c := &caching{inner: inner, max: max, entries: map[string]*cacheEntry{}, clock: clock,
+		index: btree.NewG(indexDegree, byKey)}
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c
+}
+
+// setValue sets e's value. Values are never modified in place (Put copies
+// what it is given), so a snapshot only needs the slice: when an iterator
+// may have e in its snapshot (one is open, and a snapshot was taken since
+// e's last write), the value replaced joins e.older.
+func (c *caching) setValue(e *cacheEntry, v []byte) {
+	switch {
+	case c.open == 0:
+		e.older = nil
+	case e.written < c.epoch:
+		e.older = &entryVersion{value: e.value, written: e.written, next: e.older}
+	}
+	e.value, e.written = v, c.epoch
+}
+
+// markDirty makes e dirty, unless it is.
+func (c *caching) markDirty(e *cacheEntry) {
+	if e.dirty {
+		return
+	}
+	e.dirty = true
+	c.dirty = append(c.dirty, e)
+	c.index.ReplaceOrInsert(e)
+}
+
+// markClean makes e clean, unless it is: a flush wrote it down, or a range
+// delete dropped it.
+func (c *caching) markClean(e *cacheEntry) {
+	if !e.dirty {
+		return
+	}
+	e.dirty = false
+	c.index.Delete(e)
 }
 
 func (c *caching) setFlushListener(fn func(key, newValue, oldValue []byte, ts time.Time) error) bool {
@@ -131,7 +215,7 @@ func (c *caching) Delete(key []byte) error { return c.Put(key, nil) }
 func (c *caching) insert(key, value []byte, dirty bool) (*cacheEntry, error) {
 	e, ok := c.lookup(key)
 	if !ok {
-		e = &cacheEntry{key: string(key)}
+		e = &cacheEntry{key: string(key), written: c.epoch}
 		c.recent = e
 		e.prev, e.next = &c.head, c.head.next
 		c.head.next.prev = e
@@ -142,14 +226,11 @@ func (c *caching) insert(key, value []byte, dirty bool) (*cacheEntry, error) {
 		c.touch(e)
 		c.size -= len(e.value)
 	}
-	e.value = value
+	c.setValue(e, value)
 	c.size += len(value)
 	if dirty {
 		e.ts = c.clock.RecordTime()
-	}
-	if dirty && !e.dirty {
-		e.dirty = true
-		c.dirty = append(c.dirty, e)
+		c.markDirty(e)
 	}
 	if err := c.evict(); err != nil {
 		return nil, err
@@ -185,7 +266,7 @@ func (c *caching) evict() error {
 }
 
 func (c *caching) flushEntry(e *cacheEntry) error {
-	e.dirty = false
+	c.markClean(e)
 	defer c.clock.pin(e.ts)()
 	key := []byte(e.key)
 	old := e.below
@@ -243,60 +324,77 @@ func (c *caching) Flush() error {
 	return c.inner.Flush()
 }
 
+// Range merges the dirty entries in [from, to) with the layers below; it
+// flushes nothing (see cacheIterator).
 func (c *caching) Range(from, to []byte) Iterator {
-	if err := c.flushDirty(); err != nil {
-		return ErrIterator(err)
+	if c.entries == nil {
+		return ErrIterator(fmt.Errorf("state: store %q: range: %w", c.Name(), ErrClosed))
 	}
-	return c.inner.Range(from, to)
+	return c.iterator(from, to, false, func() Iterator { return c.inner.Range(from, to) })
 }
 
+// ReverseRange is Range in descending order.
 func (c *caching) ReverseRange(from, to []byte) Iterator {
-	if err := c.flushDirty(); err != nil {
-		return ErrIterator(err)
+	if c.entries == nil {
+		return ErrIterator(fmt.Errorf("state: store %q: reverse range: %w", c.Name(), ErrClosed))
 	}
-	return c.inner.ReverseRange(from, to)
+	return c.iterator(from, to, true, func() Iterator { return c.inner.ReverseRange(from, to) })
 }
 
+// PrefixScan merges the dirty entries that start with prefix with the
+// layers below, as Range does.
 func (c *caching) PrefixScan(prefix []byte) Iterator {
-	if err := c.flushDirty(); err != nil {
-		return ErrIterator(err)
+	if c.entries == nil {
+		return ErrIterator(fmt.Errorf("state: store %q: prefix scan: %w", c.Name(), ErrClosed))
 	}
-	return c.inner.PrefixScan(prefix)
+	from := prefix
+	if from == nil {
+		from = []byte{}
+	}
+	return c.iterator(from, PrefixEnd(prefix), false, func() Iterator { return c.inner.PrefixScan(prefix) })
 }
 
+// ApproximateCount estimates the number of keys without flushing: the
+// count below, plus the dirty writes of keys not known to be below, minus
+// the dirty deletes of keys known to be there. A dirty write of a key
+// never read from below counts as a new key, a dirty delete of one as
+// nothing. It is exact when every dirty key was read before it was
+// written, as a read-modify-write does, and the count below is exact.
 func (c *caching) ApproximateCount() (int64, error) {
-	if err := c.flushDirty(); err != nil {
+	if c.entries == nil {
+		return 0, fmt.Errorf("state: store %q: count: %w", c.Name(), ErrClosed)
+	}
+	n, err := c.inner.ApproximateCount()
+	if err != nil {
 		return 0, err
 	}
-	return c.inner.ApproximateCount()
+	c.index.Ascend(func(e *cacheEntry) bool {
+		switch {
+		case e.value != nil && !(e.belowKnown && e.below != nil):
+			n++
+		case e.value == nil && e.belowKnown && e.below != nil:
+			n--
+		}
+		return true
+	})
+	return max(n, 0), nil
 }
 
 func (c *caching) Close() error {
 	c.entries, c.dirty, c.recent = nil, nil, nil
+	c.index.Clear(false)
 	c.head.prev, c.head.next = &c.head, &c.head
 	return c.inner.Close()
 }
 
-// DeleteRange passes the dirty entries in [from, to) down first (a range
-// delete is a write, and the updates it supersedes were made: the flush
-// listener forwards them, as Kafka Streams' cache does before a segment
-// drops them), then drops every entry in the range and deletes it below.
+// DeleteRange drops every entry in [from, to), dirty ones included, and
+// deletes the range below. A range delete is local (see
+// KeyValueBytesStore): the dirty entries it drops are not flushed, so
+// neither the changelog nor the flush listener hears of them, as neither
+// hears of the range delete.
 func (c *caching) DeleteRange(from, to []byte) error {
 	if c.entries == nil {
 		return fmt.Errorf("state: store %q: delete range: %w", c.Name(), ErrClosed)
-	}
-	var in []*cacheEntry
-	for _, e := range c.dirty {
-		if e.dirty && InRange([]byte(e.key), from, to) {
-			in = append(in, e)
-		}
-	}
-	for _, e := range in {
-		if e.dirty {
-			if err := c.flushEntry(e); err != nil {
-				return err
-			}
-		}
 	}
 	for k, e := range c.entries {
 		if !InRange([]byte(k), from, to) {
@@ -304,6 +402,7 @@ func (c *caching) DeleteRange(from, to []byte) error {
 		}
 		e.prev.next, e.next.prev = e.next, e.prev
 		delete(c.entries, k)
+		c.markClean(e)
 		e.evicted = true
 		if e == c.recent {
 			c.recent = nil

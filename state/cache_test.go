@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"pgregory.net/rapid"
+
 	"github.com/gregorstream/gregor/serde"
 	"github.com/gregorstream/gregor/state"
 	"github.com/gregorstream/gregor/state/internal/storetest"
@@ -244,16 +246,18 @@ func TestCacheEviction(t *testing.T) {
 }
 
 // TestCacheScansSeeDirtyWrites checks that range queries of a cached store
-// see its dirty writes, and a dirty delete of a key stored below: they
-// flush the dirty entries first.
+// see its dirty writes, and a dirty delete of a key stored below, without
+// flushing: a scan logs nothing, tells the flush listener nothing, and
+// leaves the entries dirty for the next Flush, in the order they became
+// dirty.
 func TestCacheScansSeeDirtyWrites(t *testing.T) {
 	scans := []struct {
 		name string
 		scan func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string]
 		want string
 	}{
-		{"All", (*state.KeyValueStore[string, string]).All, `"a"="1" "ab"="2" "b"="3" `},
-		{"ReverseAll", (*state.KeyValueStore[string, string]).ReverseAll, `"b"="3" "ab"="2" "a"="1" `},
+		{"All", (*state.KeyValueStore[string, string]).All, `"a"="1" "ab"="2" "b"="3" "c"="below" `},
+		{"ReverseAll", (*state.KeyValueStore[string, string]).ReverseAll, `"c"="below" "b"="3" "ab"="2" "a"="1" `},
 		{"Range", func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string] {
 			return s.Range("a", "b")
 		}, `"a"="1" "ab"="2" `},
@@ -263,6 +267,9 @@ func TestCacheScansSeeDirtyWrites(t *testing.T) {
 		{"PrefixScan", func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string] {
 			return s.PrefixScan([]byte("a"))
 		}, `"a"="1" "ab"="2" `},
+		{"PrefixScan of everything", func(s *state.KeyValueStore[string, string]) *state.KeyValueIterator[string, string] {
+			return s.PrefixScan(nil)
+		}, `"a"="1" "ab"="2" "b"="3" "c"="below" `},
 	}
 	for _, sc := range scans {
 		t.Run(sc.name, func(t *testing.T) {
@@ -272,6 +279,8 @@ func TestCacheScansSeeDirtyWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			must(t, s.Put("a-gone", "1"))
+			must(t, s.Put("ab", "old"))
+			must(t, s.Put("c", "below"))
 			must(t, s.Flush())
 			must(t, k.batch.Commit(nil))
 			k.take("s")
@@ -282,15 +291,30 @@ func TestCacheScansSeeDirtyWrites(t *testing.T) {
 			must(t, s.Put("a", "1"))
 			must(t, s.Put("ab", "2"))
 			must(t, s.Delete("a-gone"))
-			if got := render(sc.scan(s)); got != sc.want {
-				t.Errorf("%s over dirty writes = %s, want %s", sc.name, got, sc.want)
+			for i := range 2 { // a scan changes nothing the next one sees
+				if got := render(sc.scan(s)); got != sc.want {
+					t.Errorf("%s %d over dirty writes = %s, want %s", sc.name, i, got, sc.want)
+				}
 			}
-			// The scan flushed the dirty entries: logged and told.
+			if n, err := s.ApproximateCount(); err != nil || n != 4 {
+				t.Errorf("ApproximateCount = %d, %v; want 4: three below, a and b put, a-gone deleted", n, err)
+			}
+			if got := k.take("s"); got != "[]" {
+				t.Errorf("the scan logged %s, want nothing", got)
+			}
+			if got := take(&events); got != "" {
+				t.Errorf("the scan told the listener %s, want nothing", got)
+			}
+			// The entries are still dirty: the Flush passes them all down.
+			must(t, s.Flush())
 			if got := k.take("s"); got != `["b"="3" "a"="1" "ab"="2" "a-gone"=nil]` {
-				t.Errorf("the scan logged %s", got)
+				t.Errorf("the Flush after the scan logged %s", got)
 			}
-			if got := take(&events); got != "b: 3 (was null), a: 1 (was null), ab: 2 (was null), a-gone: null (was 1)" {
-				t.Errorf("the scan told the listener %s", got)
+			if got := take(&events); got != "b: 3 (was null), a: 1 (was null), ab: 2 (was old), a-gone: null (was 1)" {
+				t.Errorf("the Flush after the scan told the listener %s", got)
+			}
+			if got := render(sc.scan(s)); got != sc.want {
+				t.Errorf("%s after the Flush = %s, want %s", sc.name, got, sc.want)
 			}
 		})
 	}
@@ -562,5 +586,257 @@ func BenchmarkCacheRange(b *testing.B) {
 				b.Fatal("the scans saw nothing")
 			}
 		})
+	}
+}
+
+// readOnly wraps a cached byte store for storetest.Check: it flushes after
+// every n-th write (never when n is 0), and fails the test when a read
+// other than Get (which may insert, and so evict) reaches the changelog or
+// the flush listener, counted in *writes.
+type readOnly struct {
+	state.KeyValueBytesStore
+	t        *rapid.T
+	writes   *int // changelog records and flush listener calls so far
+	log      *storetest.Changelog
+	n, puts  int
+	scanning string
+}
+
+func (s *readOnly) written() int { return *s.writes + len(s.log.Records["s"]) }
+
+func (s *readOnly) Put(key, value []byte) error {
+	if err := s.KeyValueBytesStore.Put(key, value); err != nil {
+		return err
+	}
+	s.puts++
+	if s.n > 0 && s.puts%s.n == 0 {
+		return s.Flush()
+	}
+	return nil
+}
+
+func (s *readOnly) Delete(key []byte) error { return s.Put(key, nil) }
+
+// quiet runs a read and checks that it wrote nothing.
+func (s *readOnly) quiet(what string, f func()) {
+	before := s.written()
+	f()
+	if after := s.written(); after != before {
+		s.t.Fatalf("%s wrote %d changelog records or flush listener calls", what, after-before)
+	}
+}
+
+func (s *readOnly) iterator(what string, open func() state.Iterator) state.Iterator {
+	var it state.Iterator
+	s.quiet(what, func() { it = open() })
+	return &quietIterator{Iterator: it, s: s, what: what}
+}
+
+func (s *readOnly) Range(from, to []byte) state.Iterator {
+	return s.iterator("Range", func() state.Iterator { return s.KeyValueBytesStore.Range(from, to) })
+}
+
+func (s *readOnly) ReverseRange(from, to []byte) state.Iterator {
+	return s.iterator("ReverseRange", func() state.Iterator { return s.KeyValueBytesStore.ReverseRange(from, to) })
+}
+
+func (s *readOnly) PrefixScan(prefix []byte) state.Iterator {
+	return s.iterator("PrefixScan", func() state.Iterator { return s.KeyValueBytesStore.PrefixScan(prefix) })
+}
+
+func (s *readOnly) ApproximateCount() (n int64, err error) {
+	s.quiet("ApproximateCount", func() { n, err = s.KeyValueBytesStore.ApproximateCount() })
+	return n, err
+}
+
+// quietIterator checks that advancing an iterator writes nothing.
+type quietIterator struct {
+	state.Iterator
+	s    *readOnly
+	what string
+}
+
+func (it *quietIterator) Next() (ok bool) {
+	it.s.quiet(it.what+" Next", func() { ok = it.Iterator.Next() })
+	return ok
+}
+
+// TestCacheAgreesWithModel runs storetest.Check's random writes, reads,
+// scans (Range, ReverseRange, PrefixScan, nil bounds among them) and writes
+// while iterating on the byte store of a cached store, with caches small
+// enough to evict at almost every write and flushes every few writes: the
+// merged iterators must agree with the model and keep their snapshot, and
+// no scan or count may write to the changelog or call the flush listener.
+func TestCacheAgreesWithModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := memory.NewEngine()
+		defer e.Close()
+		batch := e.NewBatch()
+		defer batch.Close()
+		log := storetest.NewChangelog()
+		cache := rapid.SampledFrom([]int{150, 400, 1000, 1 << 20}).Draw(t, "cache")
+		s, err := state.KeyValue("s", serde.Bytes(), serde.Bytes(), state.WithCache(cache)).BuildKeyValue(
+			state.BuildContext{ApplicationID: "app", TaskID: "0_0", Batch: batch, Changelog: log, Time: storetest.NewClock(t0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		calls := 0
+		s.SetFlushListener(func([]byte, []byte, []byte, bool, bool, time.Time) error {
+			calls++
+			return nil
+		})
+		storetest.Check(t, &readOnly{
+			KeyValueBytesStore: s.Bytes(), t: t, writes: &calls, log: log,
+			n: rapid.SampledFrom([]int{0, 1, 3, 10}).Draw(t, "flush every"),
+		}, storetest.Options{})
+	})
+}
+
+// TestCacheIteratorSnapshot checks that cache iterators keep the snapshot
+// they were made with while the task writes, deletes, flushes, evicts and
+// opens more iterators: over more dirty entries than one chunk, so the
+// iterators read the index's clone with the values it saw.
+func TestCacheIteratorSnapshot(t *testing.T) {
+	k := newTask(t)
+	s, err := state.KeyValue("s", serde.String(), serde.String(), state.WithCache(40_000)).BuildKeyValue(k.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	listen(t, s, &events)
+	key := func(i int) string { return fmt.Sprintf("k%03d", i) }
+	model := map[string]string{}
+	put := func(k, v string) {
+		must(t, s.Put(k, v))
+		model[k] = v
+	}
+	for i := 0; i < 300; i += 2 { // clean entries, below
+		put(key(i), "below")
+	}
+	must(t, s.Flush())
+	for i := range 300 { // dirty: updates, inserts and deletes
+		switch i % 3 {
+		case 0:
+			put(key(i), "dirty")
+		case 1:
+			must(t, s.Delete(key(i)))
+			delete(model, key(i))
+		}
+	}
+	events = nil
+	wantOf := func(m map[string]string, reverse bool) string {
+		var b strings.Builder
+		keys := slices.Sorted(maps.Keys(m))
+		if reverse {
+			slices.Reverse(keys)
+		}
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%q=%q ", k, m[k])
+		}
+		return b.String()
+	}
+	drain := func(it *state.KeyValueIterator[string, string], during func(i int)) string {
+		var b strings.Builder
+		for i := 0; it.Next(); i++ {
+			fmt.Fprintf(&b, "%q=%q ", it.Key(), it.Value())
+			during(i)
+		}
+		must(t, it.Close())
+		return b.String()
+	}
+	for round, reverse := range []bool{false, true, false} {
+		want := wantOf(model, reverse)
+		it := s.All()
+		if reverse {
+			it = s.ReverseAll()
+		}
+		var nestedWant, nestedGot string
+		got := drain(it, func(i int) {
+			// Rewrite every key, the visited, the current and the coming.
+			for j := range 300 {
+				if (i+j)%5 == 0 {
+					must(t, s.Delete(key(j)))
+					delete(model, key(j))
+				} else {
+					put(key(j), fmt.Sprintf("r%d.%d", round, i))
+				}
+			}
+			put(fmt.Sprintf("n%d.%03d", round, i), "new")
+			switch i {
+			case 10: // a second snapshot, taken between the writes
+				nestedWant = wantOf(model, false)
+				nested := s.All()
+				if !nested.Next() {
+					t.Fatalf("round %d: the nested iterator is empty: %v", round, nested.Err())
+				}
+				first := fmt.Sprintf("%q=%q ", nested.Key(), nested.Value())
+				put(key(1), "after the nested snapshot")
+				nestedGot = first + drain(nested, func(int) { put(key(2), "during the nested scan") })
+			case 20:
+				must(t, s.Flush()) // the snapshot's dirty entries become clean
+			}
+		})
+		if got != want {
+			t.Errorf("round %d (reverse %v): the iterator saw writes made after it was opened:\n got %s\nwant %s", round, reverse, got, want)
+		}
+		if nestedGot != nestedWant {
+			t.Errorf("round %d: the nested iterator:\n got %s\nwant %s", round, nestedGot, nestedWant)
+		}
+		if got, want := render(s.All()), wantOf(model, false); got != want {
+			t.Errorf("round %d: after the scan, All = %s, want %s", round, got, want)
+		}
+	}
+}
+
+// TestCacheDeleteRange checks that a range delete drops the cached entries
+// in its range, dirty ones without passing them down (no changelog record,
+// no flush listener call), deletes the range below, and leaves the rest.
+func TestCacheDeleteRange(t *testing.T) {
+	k := newTask(t)
+	s, err := state.KeyValue("s", serde.String(), serde.String()).BuildKeyValue(k.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	listen(t, s, &events)
+	for _, key := range []string{"a", "b1", "b2", "c"} {
+		must(t, s.Put(key, "below"))
+	}
+	must(t, s.Flush())
+	k.take("s")
+	take(&events)
+	must(t, s.Put("a", "dirty"))
+	must(t, s.Put("b1", "dirty"))
+	must(t, s.Put("b3", "new"))
+	must(t, s.Delete("b2"))
+	must(t, s.Put("c", "dirty"))
+
+	must(t, s.Bytes().DeleteRange([]byte("b"), []byte("c")))
+	if got := k.take("s"); got != "[]" {
+		t.Errorf("DeleteRange logged %s, want nothing", got)
+	}
+	if got := take(&events); got != "" {
+		t.Errorf("DeleteRange told the listener %s, want nothing", got)
+	}
+	if got, want := render(s.All()), `"a"="dirty" "c"="dirty" `; got != want {
+		t.Errorf("after DeleteRange, All = %s, want %s", got, want)
+	}
+	if _, found, err := s.Get("b1"); found || err != nil {
+		t.Errorf("Get(b1) after DeleteRange = %v, %v; want not found", found, err)
+	}
+	must(t, s.Flush())
+	if got := k.take("s"); got != `["a"="dirty" "c"="dirty"]` {
+		t.Errorf("the Flush after DeleteRange logged %s", got)
+	}
+	if got := take(&events); got != "a: dirty (was below), c: dirty (was below)" {
+		t.Errorf("the Flush after DeleteRange told the listener %s", got)
+	}
+	raw, err := storetest.Contents(k.batch.Store(state.StorePartition{Store: "s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(slices.Sorted(maps.Keys(raw)), " "); got != "a c" {
+		t.Errorf("the batch holds %s, want a c", got)
 	}
 }
